@@ -1,0 +1,1 @@
+"""Driven adapters, each implementing a domain port: embedded defaults and production services."""

@@ -1,0 +1,27 @@
+"""The product catalogue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from domain.money import Cents
+
+
+class PriceTier(str, Enum):
+    BUDGET = "BUDGET"
+    STANDARD = "STANDARD"
+    PREMIUM = "PREMIUM"
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    sku: str
+    name: str
+    category: str
+    brand: str
+    price_tier: PriceTier
+    pack_size: float
+    unit: str
+    price: Cents
+    tags: tuple[str, ...] = ()

@@ -1,0 +1,34 @@
+"""Purchases: a basket of lines bought by one customer at one moment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from domain.money import Cents
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseLine:
+    sku: str
+    quantity: int
+    unit_price: Cents
+    discount: Cents = 0
+
+    @property
+    def amount(self) -> Cents:
+        return self.quantity * self.unit_price - self.discount
+
+
+@dataclass(frozen=True, slots=True)
+class Purchase:
+    id: str
+    customer_id: str
+    purchased_at: datetime
+    lines: tuple[PurchaseLine, ...]
+    store_id: str | None = None
+    recorded_at: datetime | None = None
+
+    @property
+    def total(self) -> Cents:
+        return sum(line.amount for line in self.lines)

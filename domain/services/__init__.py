@@ -1,0 +1,1 @@
+"""Domain services: the use cases the API, the command line and the workers call."""

@@ -1,0 +1,1 @@
+"""Query and Mutation resolvers: parse input, call one domain service, map the result."""

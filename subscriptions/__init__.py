@@ -1,0 +1,1 @@
+"""Subscription resolvers and the per-process fan-out hub over the bus."""
