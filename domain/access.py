@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from domain.errors import ForbiddenError
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     ADMIN = "admin"
     ANALYST = "analyst"
     SERVICE = "service"
@@ -32,9 +32,7 @@ class Principal:
 
     def can_read_pii(self, customer_id: str) -> bool:
         """Name and email: admins, and the customer themself."""
-        return self.has(Role.ADMIN) or (
-            self.has(Role.CUSTOMER) and self.customer_id == customer_id
-        )
+        return self.has(Role.ADMIN) or (self.has(Role.CUSTOMER) and self.customer_id == customer_id)
 
     def require_customer(self, customer_id: str) -> None:
         if not self.can_read_customer(customer_id):

@@ -69,12 +69,10 @@ class CustomerStore(Protocol):
     async def get_many(self, customer_ids: Sequence[str]) -> dict[str, Customer]: ...
 
     async def list(self, *, first: int, after: str | None, search: str | None) -> Page[Customer]:
-        """Customers in id order; ``search`` matches a case-insensitive substring of name or email."""
+        """Customers in id order; ``search`` matches part of a name or email, ignoring case."""
         ...
 
-    async def set_consent(
-        self, customer_id: str, consent: Consent, event: DomainEvent
-    ) -> Customer:
+    async def set_consent(self, customer_id: str, consent: Consent, event: DomainEvent) -> Customer:
         """Replace the consent flags and append the event atomically. NotFoundError if unknown."""
         ...
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from domain.money import Cents
 
 
-class PriceTier(str, Enum):
+class PriceTier(StrEnum):
     BUDGET = "BUDGET"
     STANDARD = "STANDARD"
     PREMIUM = "PREMIUM"

@@ -4,10 +4,15 @@ open in ``open_container`` (driven by the app's lifespan or by a CLI command) an
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from adapters.memory.bus import MemoryBus
@@ -19,17 +24,36 @@ from adapters.sqlite.stores import (
     SqliteProductStore,
     SqlitePurchaseStore,
 )
+from domain.services.importing import TransactionImporter
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.ides import get_graphql_ide_html
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from domain.access import Principal
 from domain.clock import Clock, SystemClock
-from domain.ports import Bus, EventLog, HealthCheck
+from domain.errors import DomainError
+from domain.events import DomainEvent
+from domain.ports import Bus, CustomerStore, EventLog, HealthCheck, ProductStore, PurchaseStore
 from domain.services.catalogue import CatalogueService
 from domain.services.customers import CustomerService
 from domain.services.idempotency import Idempotency
-from domain.services.importing import TransactionImporter
 from domain.services.purchases import PurchaseLimits, PurchaseService
 from domain.services.relay import EventRelay
+from schema.auth import AuthenticationError, Authenticator
+from schema.context import Context, Services
+from schema.http import graphql_endpoint
+from schema.schema import OmnixSchema, build_schema
 from schema.settings import Settings, SettingsError
+from subscriptions.hub import SubscriptionHub
 
 log = logging.getLogger("omnix")
+
+ANONYMOUS = Principal(subject="anonymous", roles=frozenset())
 
 
 @dataclass
@@ -45,6 +69,9 @@ class Container:
     events: EventLog
     bus: Bus
     relay: EventRelay
+    customer_store: CustomerStore
+    product_store: ProductStore
+    purchase_store: PurchaseStore
     health: list[HealthCheck] = field(default_factory=list)
 
 
@@ -53,12 +80,16 @@ def _scheme(url: str) -> str:
 
 
 @asynccontextmanager
-async def open_container(settings: Settings, *, clock: Clock | None = None) -> AsyncIterator[Container]:
+async def open_container(
+    settings: Settings, *, clock: Clock | None = None
+) -> AsyncIterator[Container]:
     clock = clock or SystemClock()
     async with AsyncExitStack() as stack:
         store_scheme = _scheme(settings.store_url or "sqlite://")
         if store_scheme != "sqlite":
-            raise SettingsError(f"OMNIX_STORE scheme {store_scheme!r} is not supported; use sqlite://")
+            raise SettingsError(
+                f"OMNIX_STORE scheme {store_scheme!r} is not supported; use sqlite://"
+            )
         path = settings.sqlite_path
         path.parent.mkdir(parents=True, exist_ok=True)
         db = SqliteDatabase(path, readers=settings.db_threads, timeout=settings.db_timeout_seconds)
@@ -66,7 +97,9 @@ async def open_container(settings: Settings, *, clock: Clock | None = None) -> A
         stack.push_async_callback(db.close)
 
         if _scheme(settings.events_url) != "sqlite":
-            raise SettingsError(f"OMNIX_EVENTS {settings.events_url!r} is not supported; use sqlite://")
+            raise SettingsError(
+                f"OMNIX_EVENTS {settings.events_url!r} is not supported; use sqlite://"
+            )
         events = SqliteEventLog(db)
 
         if _scheme(settings.bus_url) != "memory":
@@ -95,5 +128,133 @@ async def open_container(settings: Settings, *, clock: Clock | None = None) -> A
             events=events,
             bus=bus,
             relay=EventRelay(events, bus),
+            customer_store=customer_store,
+            product_store=product_store,
+            purchase_store=purchase_store,
             health=[db],
         )
+
+
+class _WebSocketGraphQL(GraphQL[Context, None]):
+    """graphql-transport-ws on /graphql; credentials come in connection_init's payload."""
+
+    def __init__(
+        self, schema: OmnixSchema, authenticator: Authenticator, settings: Settings
+    ) -> None:
+        super().__init__(
+            schema,
+            graphql_ide=None,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(seconds=10),
+            max_subscriptions_per_connection=settings.max_subscriptions_per_socket,
+            keep_alive=True,
+            keep_alive_interval=15,
+        )
+        self._authenticator = authenticator
+
+    async def get_context(self, request: Any, response: Any) -> Context:
+        context = Context(
+            services=request.app.state.services,
+            principal=ANONYMOUS,
+            request_id=uuid.uuid4().hex,
+        )
+        context.connection_params = None
+        return context
+
+    async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
+        params = context.connection_params or {}
+        authorization = params.get("authorization") or params.get("Authorization")
+        if authorization is None and isinstance(params.get("token"), str):
+            authorization = f"Bearer {params['token']}"
+        try:
+            context.principal = self._authenticator.authenticate(
+                authorization if isinstance(authorization, str) else None
+            )
+        except AuthenticationError as e:
+            raise ConnectionRejectionError({"message": str(e)}) from e
+        return None
+
+
+def _configure_logging(level: str) -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(
+            level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+    else:
+        logging.getLogger("omnix").setLevel(level.upper())
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The Starlette app. Adapters and services open in its lifespan, not here."""
+    _configure_logging(settings.log_level)
+    authenticator = Authenticator(settings)
+    schema = build_schema(
+        max_depth=settings.max_query_depth,
+        max_tokens=settings.max_query_tokens,
+        max_aliases=settings.max_aliases,
+    )
+    ide_html = None if settings.production else get_graphql_ide_html(graphql_ide="graphiql")
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if settings.auth == "dev":
+            log.warning(
+                "OMNIX_AUTH=dev: every caller is treated as an admin. Use OMNIX_AUTH=jwt "
+                "anywhere but a developer's machine."
+            )
+        async with open_container(settings) as container:
+            hub = SubscriptionHub(
+                container.bus,
+                queue_size=settings.subscriber_queue_size,
+                decode=DomainEvent.from_json,
+            )
+            app.state.container = container
+            app.state.services = Services(
+                customers=container.customers,
+                purchases=container.purchases,
+                catalogue=container.catalogue,
+                hub=hub,
+            )
+            await container.relay.start()
+            relay = asyncio.create_task(container.relay.run(), name="event-relay")
+            try:
+                yield
+            finally:
+                relay.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await relay
+                await hub.close()
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        container: Container | None = getattr(request.app.state, "container", None)
+        if container is None:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        try:
+            for check in container.health:
+                await check.ping()
+        except DomainError as e:
+            return JSONResponse({"status": "unavailable", "reason": e.code}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    return Starlette(
+        routes=[
+            Route(
+                "/graphql",
+                graphql_endpoint(schema, authenticator, ide_html),
+                methods=["GET", "POST"],
+            ),
+            WebSocketRoute("/graphql", _WebSocketGraphQL(schema, authenticator, settings)),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def app_from_env() -> Starlette:
+    """Factory for ``uvicorn --factory schema.app:app_from_env``."""
+    return create_app(Settings.from_env())

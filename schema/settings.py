@@ -118,11 +118,21 @@ class Settings:
         if self.auth not in {"dev", "jwt"}:
             raise SettingsError(f"OMNIX_AUTH must be 'dev' or 'jwt', got {self.auth!r}")
         if self.auth == "jwt" and not (self.jwt_secret or self.jwt_public_key):
-            raise SettingsError("OMNIX_AUTH=jwt needs OMNIX_JWT_SECRET (HS256) or OMNIX_JWT_PUBLIC_KEY (RS256)")
+            raise SettingsError(
+                "OMNIX_AUTH=jwt needs OMNIX_JWT_SECRET (HS256) or OMNIX_JWT_PUBLIC_KEY (RS256)"
+            )
         if self.auth == "dev" and self.production:
             raise SettingsError("OMNIX_AUTH=dev is refused when OMNIX_ENV=production")
         if self.env not in {"development", "test", "production"}:
-            raise SettingsError(f"OMNIX_ENV must be development, test or production, got {self.env!r}")
-        for name, url in (("OMNIX_STORE", self.store_url or "sqlite://"), ("OMNIX_EVENTS", self.events_url), ("OMNIX_BUS", self.bus_url)):
+            raise SettingsError(
+                f"OMNIX_ENV must be development, test or production, got {self.env!r}"
+            )
+        for name, url in (
+            ("OMNIX_STORE", self.store_url or "sqlite://"),
+            ("OMNIX_EVENTS", self.events_url),
+            ("OMNIX_BUS", self.bus_url),
+        ):
             if not urlsplit(url).scheme:
-                raise SettingsError(f"{name} must be a URL such as sqlite:// or memory://, got {url!r}")
+                raise SettingsError(
+                    f"{name} must be a URL such as sqlite:// or memory://, got {url!r}"
+                )

@@ -1,0 +1,71 @@
+"""The typed per-request context: the caller, the domain services and the request's loaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from strawberry.dataloader import DataLoader
+
+from domain.access import Principal
+from domain.customers import Customer
+from domain.pagination import Page
+from domain.ports import PurchasePageRequest
+from domain.products import Product
+from domain.purchases import Purchase
+from domain.services.catalogue import CatalogueService
+from domain.services.customers import CustomerService
+from domain.services.purchases import PurchaseService
+from subscriptions.hub import SubscriptionHub
+
+
+@dataclass(frozen=True)
+class Services:
+    """The domain services the API calls, built once per process by the composition root."""
+
+    customers: CustomerService
+    purchases: PurchaseService
+    catalogue: CatalogueService
+    hub: SubscriptionHub
+
+
+class Loaders:
+    """Per-request DataLoaders: each batches one resolver pass's lookups into one store call."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    @cached_property
+    def customer(self) -> DataLoader[str, Customer | None]:
+        async def load(ids: list[str]) -> list[Customer | None]:
+            found = await self._services.customers.get_many(ids)
+            return [found.get(i) for i in ids]
+
+        return DataLoader(load_fn=load)
+
+    @cached_property
+    def product(self) -> DataLoader[str, Product | None]:
+        async def load(skus: list[str]) -> list[Product | None]:
+            found = await self._services.catalogue.get_many(skus)
+            return [found.get(s) for s in skus]
+
+        return DataLoader(load_fn=load)
+
+    @cached_property
+    def purchases(self) -> DataLoader[PurchasePageRequest, Page[Purchase]]:
+        async def load(requests: list[PurchasePageRequest]) -> list[Page[Purchase]]:
+            return await self._services.purchases.pages_for_customers(requests)
+
+        return DataLoader(load_fn=load)
+
+
+@dataclass
+class Context:
+    services: Services
+    principal: Principal
+    request_id: str
+    loaders: Loaders = field(init=False)
+    connection_params: dict[str, object] | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.services)

@@ -1,0 +1,15 @@
+"""Print the schema's SDL: ``python -m schema.export > schema/schema.graphql``."""
+
+from __future__ import annotations
+
+import sys
+
+from schema.schema import build_schema
+
+
+def sdl() -> str:
+    return build_schema().as_str() + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(sdl())

@@ -1,0 +1,242 @@
+"""GraphQL over HTTP (the GraphQL-over-HTTP specification), kept lean: it is the request path.
+
+Content negotiation: ``application/graphql-response+json`` when the client accepts it, else
+``application/json``. Malformed requests get 4xx; with graphql-response+json a document that
+fails to parse or validate gets 400, with plain JSON 200 and an ``errors`` list. GET runs
+queries only (405 for a mutation); GET from a browser without a query renders GraphiQL."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
+
+from schema.auth import AuthenticationError, Authenticator
+from schema.context import Context, Services
+from schema.schema import OmnixSchema
+
+log = logging.getLogger("omnix.http")
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+MAX_BODY_BYTES = 1_000_000
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_GET_ONLY = frozenset({OperationType.QUERY})
+_POST = frozenset({OperationType.QUERY, OperationType.MUTATION})
+
+
+class RequestError(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+def _media_types(header: str) -> list[tuple[str, float]]:
+    types = []
+    for part in header.split(","):
+        fields = [f.strip() for f in part.split(";")]
+        if not fields[0]:
+            continue
+        q = 1.0
+        for param in fields[1:]:
+            if param.startswith("q="):
+                try:
+                    q = float(param[2:])
+                except ValueError:
+                    q = 0.0
+        if q > 0:
+            types.append((fields[0].lower(), q))
+    return types
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The response media type for an Accept header, or None when nothing acceptable."""
+    if not accept:
+        return JSON
+    best: tuple[float, int, str] | None = None
+    for order, (media, q) in enumerate(_media_types(accept)):
+        if media == GRAPHQL_RESPONSE:
+            candidate = GRAPHQL_RESPONSE
+        elif media in (JSON, "application/*", "*/*"):
+            candidate = JSON
+        else:
+            continue
+        key = (q, -order, candidate)
+        if best is None or key[:2] > best[:2]:
+            best = key
+    return best[2] if best else None
+
+
+def _wants_ide(request: Request) -> bool:
+    return (
+        request.method == "GET"
+        and "query" not in request.query_params
+        and "text/html" in request.headers.get("accept", "")
+    )
+
+
+def _json_param(raw: str | None, name: str) -> dict[str, Any] | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError as e:
+        raise RequestError(400, f"`{name}` is not valid JSON") from e
+    if value is not None and not isinstance(value, dict):
+        raise RequestError(400, f"`{name}` must be a JSON object")
+    return value
+
+
+async def _read_params(request: Request) -> dict[str, Any]:
+    if request.method == "GET":
+        q = request.query_params
+        return {
+            "query": q.get("query"),
+            "operationName": q.get("operationName") or None,
+            "variables": _json_param(q.get("variables"), "variables"),
+            "extensions": _json_param(q.get("extensions"), "extensions"),
+        }
+    content_type = request.headers.get("content-type")
+    if not content_type:
+        raise RequestError(415, "POST needs Content-Type: application/json")
+    media, *params = [p.strip().lower() for p in content_type.split(";")]
+    if media != JSON:
+        raise RequestError(415, f"unsupported Content-Type {media!r}; use application/json")
+    for param in params:
+        if param.startswith("charset=") and param[8:].strip('"') not in ("utf-8", "utf8"):
+            raise RequestError(415, "only the utf-8 charset is supported")
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+        raise RequestError(413, "request body too large")
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise RequestError(413, "request body too large")
+    if not body:
+        raise RequestError(400, "POST needs a JSON body")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise RequestError(400, "the request body is not valid JSON") from e
+    if not isinstance(data, dict):
+        raise RequestError(
+            400, "the request body must be a JSON object (batches are not supported)"
+        )
+    return data
+
+
+def _check_params(params: dict[str, Any]) -> tuple[str, str | None, dict[str, Any] | None]:
+    query = params.get("query")
+    if not isinstance(query, str) or not query.strip():
+        raise RequestError(400, "the request needs a `query` string")
+    operation_name = params.get("operationName")
+    if operation_name is not None and not isinstance(operation_name, str):
+        raise RequestError(400, "`operationName` must be a string")
+    variables = params.get("variables")
+    if variables is not None and not isinstance(variables, dict):
+        raise RequestError(400, "`variables` must be an object")
+    extensions = params.get("extensions")
+    if extensions is not None and not isinstance(extensions, dict):
+        raise RequestError(400, "`extensions` must be an object")
+    return query, operation_name, variables
+
+
+def _encode(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _error_response(
+    status: int, message: str, media: str, request_id: str, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        _encode({"errors": [{"message": message}]}),
+        status_code=status,
+        media_type=media,
+        headers={"x-request-id": request_id, **(headers or {})},
+    )
+
+
+def _is_request_error(errors: list[GraphQLError], data: Any) -> bool:
+    """Errors raised before execution (parse, validation, variable coercion) carry no path."""
+    return data is None and all(e.path is None for e in errors)
+
+
+def graphql_endpoint(
+    schema: OmnixSchema, authenticator: Authenticator, ide_html: str | None
+) -> Callable[[Request], Awaitable[Response]]:
+    """The POST/GET /graphql endpoint; domain services come from ``app.state.services``."""
+
+    async def endpoint(request: Request) -> Response:
+        services: Services = request.app.state.services
+        incoming = request.headers.get("x-request-id")
+        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        if ide_html is not None and _wants_ide(request):
+            return HTMLResponse(ide_html)
+        media = negotiate(request.headers.get("accept"))
+        if media is None:
+            return _error_response(
+                406, f"acceptable media types: {GRAPHQL_RESPONSE}, {JSON}", JSON, request_id
+            )
+        try:
+            principal = authenticator.authenticate(request.headers.get("authorization"))
+        except AuthenticationError as e:
+            return _error_response(
+                401, str(e), media, request_id, {"www-authenticate": 'Bearer realm="omnix"'}
+            )
+        try:
+            query, operation_name, variables = _check_params(await _read_params(request))
+        except RequestError as e:
+            return _error_response(e.status, e.message, media, request_id, e.headers)
+
+        context = Context(services=services, principal=principal, request_id=request_id)
+        try:
+            result = await schema.execute(
+                query,
+                variable_values=variables,
+                context_value=context,
+                operation_name=operation_name,
+                allowed_operation_types=_GET_ONLY if request.method == "GET" else _POST,
+            )
+        except InvalidOperationTypeError as e:
+            if e.operation_type == OperationType.SUBSCRIPTION:
+                return _error_response(
+                    400,
+                    "subscriptions are served over WebSocket (graphql-transport-ws)",
+                    media,
+                    request_id,
+                )
+            return _error_response(
+                405,
+                "GET runs queries only; send mutations with POST",
+                media,
+                request_id,
+                {"allow": "POST"},
+            )
+        except CannotGetOperationTypeError as e:
+            return _error_response(400, e.as_http_error_reason(), media, request_id)
+
+        payload: dict[str, Any] = {}
+        request_error = bool(result.errors) and _is_request_error(result.errors, result.data)
+        if result.errors:
+            payload["errors"] = [e.formatted for e in result.errors]
+        if not request_error:
+            payload["data"] = result.data
+        status = 400 if request_error and media == GRAPHQL_RESPONSE else 200
+        return Response(
+            _encode(payload),
+            status_code=status,
+            media_type=media,
+            headers={"x-request-id": request_id},
+        )
+
+    return endpoint

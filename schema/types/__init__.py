@@ -1,0 +1,1 @@
+"""GraphQL object types, one module per feature, each mapping domain entities at the edge."""
