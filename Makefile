@@ -15,6 +15,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check --no-input
 NPM ?= npm
+# pip warns once per package about configured local indexes that do not exist on this machine
+PIP_NOISE := { grep -v "^WARNING: Location '[^']*' is ignored: it is neither a file nor a directory" || true; }
 
 INSTALL_STAMP := $(VENV)/.omnix-installed
 DEV_STAMP := $(VENV)/.omnix-dev-installed
@@ -37,12 +39,12 @@ $(BIN)/python:
 
 $(INSTALL_STAMP): pyproject.toml | $(BIN)/python
 	$(call step,installing omnix into $(VENV) (pyproject.toml changed))
-	@$(PIP) install -e .
+	@$(PIP) install -e . 2>&1 | $(PIP_NOISE)
 	@touch $@
 
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(call step,installing omnix with dev extras into $(VENV) (pyproject.toml changed))
-	@$(PIP) install -e '.[dev]'
+	@$(PIP) install -e '.[dev]' 2>&1 | $(PIP_NOISE)
 	@touch $@ $(INSTALL_STAMP)
 
 $(NODE_STAMP): package.json package-lock.json
@@ -61,19 +63,24 @@ run: $(INSTALL_STAMP) ## serve GraphQL on OMNIX_PORT (8000) with data in OMNIX_D
 	$(call step,omnix serve on port $(OMNIX_PORT) with data in $(OMNIX_DATA_DIR))
 	@OMNIX_DATA_DIR='$(OMNIX_DATA_DIR)' OMNIX_PORT='$(OMNIX_PORT)' $(BIN)/omnix serve --port '$(OMNIX_PORT)'
 
-lint: $(DEV_STAMP) ## ruff, import-linter contracts and mypy
-	$(call step,ruff check)
-	@$(BIN)/ruff check --quiet .
-	$(call step,lint-imports (dependency rule))
-	@$(BIN)/lint-imports --no-cache > $(VENV)/lint-imports.log 2>&1 \
-		|| { cat $(VENV)/lint-imports.log; exit 1; }
-	@grep -E '^Contracts: ' $(VENV)/lint-imports.log || true
-	$(call step,mypy)
-	@$(BIN)/mypy
+# Each gate runs even when an earlier one failed, so one run reports every problem; the target
+# fails at the end if any gate did.
+GATES = failed=(); \
+	gate() { local name=$$1; shift; printf '==> %s\n' "$$name"; "$$@" || failed+=("$$name"); }; \
+	imports() { $(BIN)/lint-imports --no-cache --no-logo > $(VENV)/lint-imports.log 2>&1 \
+		&& grep -E '^Contracts: ' $(VENV)/lint-imports.log \
+		|| { cat $(VENV)/lint-imports.log; return 1; }; }; \
+	verdict() { if [ -n "$${failed[*]}" ]; then \
+		printf '==> FAILED: %s\n' "$$(IFS=,; echo "$${failed[*]}" | sed 's/,/, /g')" >&2; exit 1; fi; }
+LINT_GATES = gate "ruff check" $(BIN)/ruff check --quiet .; \
+	gate "lint-imports (dependency rule)" imports; \
+	gate "mypy" $(BIN)/mypy
 
-test: lint $(NODE_STAMP) ## lint gates, then unit, integration and e2e tests
-	$(call step,pytest (unit, integration, e2e))
-	@$(BIN)/pytest
+lint: $(DEV_STAMP) ## ruff, import-linter contracts and mypy
+	@$(GATES); $(LINT_GATES); verdict
+
+test: $(DEV_STAMP) $(NODE_STAMP) ## lint gates, then unit, integration and e2e tests (pytest)
+	@$(GATES); $(LINT_GATES); gate "pytest (unit, integration, e2e)" $(BIN)/pytest; verdict
 
 bench: $(DEV_STAMP) ## run tests/bench/bench_*.py (BENCH=graphql for one, BENCH_ARGS=... passed on)
 	@shopt -s nullglob; scripts=(tests/bench/bench_$(or $(BENCH),*).py); \

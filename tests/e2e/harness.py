@@ -236,21 +236,23 @@ class RunningApp:
         return str(nodes[0]["sku"])
 
 
-def wait_until_ready(process: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
+def wait_until_ready(process: subprocess.Popen[bytes], base_url: str, log_path: Path) -> int | None:
+    """None once ``/readyz`` answers 200, or the exit code if the process ended first; fails
+    with the server's log when neither happens within READY_TIMEOUT."""
     deadline = time.monotonic() + READY_TIMEOUT
     last = "no answer yet"
     with httpx.Client(timeout=2.0) as client:
         while time.monotonic() < deadline:
             code = process.poll()
             if code is not None:
-                raise ServerExited(code, log_tail(log_path))
+                return code
             try:
                 response = client.get(f"{base_url}/readyz")
             except httpx.TransportError as e:
                 last = f"{type(e).__name__}: {e}"
             else:
                 if response.status_code == 200:
-                    return
+                    return None
                 last = f"HTTP {response.status_code}: {response.text[:500]}"
             time.sleep(0.1)
     pytest.fail(
@@ -258,13 +260,6 @@ def wait_until_ready(process: subprocess.Popen[bytes], base_url: str, log_path: 
         f"(last: {last})\n--- server log ---\n{log_tail(log_path)}",
         pytrace=False,
     )
-
-
-class ServerExited(Exception):
-    def __init__(self, code: int, log: str) -> None:
-        super().__init__(f"exit code {code}")
-        self.code = code
-        self.log = log
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -296,18 +291,19 @@ def serve(data_dir: Path, log_path: Path, **env: str) -> Iterator[RunningApp]:
                 stderr=subprocess.STDOUT,
             )
         try:
-            wait_until_ready(process, base_url, log_path)
-        except ServerExited as e:
-            if "address already in use" in e.log.lower() and attempt < 2:
-                continue
-            pytest.fail(
-                f"omnix serve exited with code {e.code} before it was ready\n"
-                f"command: {' '.join(command)}\n--- server log ---\n{e.log}",
-                pytrace=False,
-            )
+            exit_code = wait_until_ready(process, base_url, log_path)
         except BaseException:
             stop(process)
             raise
+        if exit_code is not None:
+            output = log_tail(log_path)
+            if "address already in use" in output.lower().rsplit("$ ", 1)[-1] and attempt < 2:
+                continue  # another process took the port between free_port() and the bind
+            pytest.fail(
+                f"omnix serve exited with code {exit_code} before it was ready\n"
+                f"command: {' '.join(command)}\n--- server log ---\n{output}",
+                pytrace=False,
+            )
         with httpx.Client(timeout=10.0) as http:
             try:
                 yield RunningApp(base_url, data_dir, log_path, process, http)
