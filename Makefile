@@ -71,7 +71,8 @@ GATES = failed=(); \
 		&& grep -E '^Contracts: ' $(VENV)/lint-imports.log \
 		|| { cat $(VENV)/lint-imports.log; return 1; }; }; \
 	verdict() { if [ -n "$${failed[*]}" ]; then \
-		printf '==> FAILED: %s\n' "$$(IFS=,; echo "$${failed[*]}" | sed 's/,/, /g')" >&2; exit 1; fi; }
+		printf '==> FAILED:' >&2; printf ' [%s]' "$${failed[@]}" >&2; echo >&2; exit 1; fi; \
+		echo "==> all gates passed"; }
 LINT_GATES = gate "ruff check" $(BIN)/ruff check --quiet .; \
 	gate "lint-imports (dependency rule)" imports; \
 	gate "mypy" $(BIN)/mypy
