@@ -106,7 +106,12 @@ def purchase_payload(purchase: Purchase) -> dict[str, Any]:
         "recordedAt": purchase.recorded_at.isoformat() if purchase.recorded_at else None,
         "storeId": purchase.store_id,
         "lines": [
-            {"sku": ln.sku, "quantity": ln.quantity, "unitPrice": ln.unit_price, "discount": ln.discount}
+            {
+                "sku": ln.sku,
+                "quantity": ln.quantity,
+                "unitPrice": ln.unit_price,
+                "discount": ln.discount,
+            }
             for ln in purchase.lines
         ],
     }

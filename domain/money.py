@@ -17,7 +17,7 @@ def parse_cents(text: str, *, field: str | None = None) -> Cents:
     text = text.strip()
     if not _MONEY.match(text):
         raise ValidationError(
-            f"{text!r} is not an amount of money (up to 12 digits and 2 decimals, e.g. \"3.99\")",
+            f'{text!r} is not an amount of money (up to 12 digits and 2 decimals, e.g. "3.99")',
             field=field,
             code="INVALID_MONEY",
         )

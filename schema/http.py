@@ -226,7 +226,7 @@ def graphql_endpoint(
             return _error_response(400, e.as_http_error_reason(), media, request_id)
 
         payload: dict[str, Any] = {}
-        request_error = bool(result.errors) and _is_request_error(result.errors, result.data)
+        request_error = result.errors is not None and _is_request_error(result.errors, result.data)
         if result.errors:
             payload["errors"] = [e.formatted for e in result.errors]
         if not request_error:

@@ -132,7 +132,7 @@ class Settings:
             ("OMNIX_EVENTS", self.events_url),
             ("OMNIX_BUS", self.bus_url),
         ):
-            if not urlsplit(url).scheme:
+            if "://" not in url or not urlsplit(url).scheme:
                 raise SettingsError(
                     f"{name} must be a URL such as sqlite:// or memory://, got {url!r}"
                 )

@@ -23,7 +23,9 @@ MAX_SEARCH_LENGTH = 100
 def normalise_email(email: str) -> str:
     email = email.strip().lower()
     if len(email) > MAX_EMAIL_LENGTH or not _EMAIL.match(email):
-        raise ValidationError(f"{email!r} is not an email address", field="email", code="INVALID_EMAIL")
+        raise ValidationError(
+            f"{email!r} is not an email address", field="email", code="INVALID_EMAIL"
+        )
     return email
 
 

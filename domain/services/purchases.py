@@ -114,7 +114,9 @@ class PurchaseService:
         """Record a basket. Prices default to the catalogue's; the event is written with it."""
         now = self._clock.now()
         if not lines:
-            raise ValidationError("a purchase needs at least one line", field="lines", code="EMPTY_BASKET")
+            raise ValidationError(
+                "a purchase needs at least one line", field="lines", code="EMPTY_BASKET"
+            )
         if len(lines) > self._limits.max_lines:
             raise ValidationError(
                 f"a purchase has at most {self._limits.max_lines} lines, got {len(lines)}",

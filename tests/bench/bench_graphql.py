@@ -1,0 +1,177 @@
+"""GraphQL throughput against a plain Starlette peer, alternating in one run.
+
+The typical dashboard query — a customer with the last 20 purchases and their lines — is executed
+for real (no response cache) by OMNIX on the embedded store, and compared with a plain Starlette
+endpoint that returns the same response bytes with no per-request work. Both run under uvicorn
+with one worker pinned to one core; wrk drives them from the other core. Rounds alternate
+between the two so drift on the machine affects both alike; the medians are compared.
+
+    make bench            # or: .venv/bin/python tests/bench/bench_graphql.py [--rounds 5 --seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+QUERY = """
+query Dashboard($id: ID!) {
+  customer(id: $id) {
+    id
+    createdAt
+    householdSize
+    purchases(first: 20) {
+      nodes {
+        id
+        purchasedAt
+        storeId
+        total
+        lines { sku quantity unitPrice discount amount }
+      }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited early with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"server at {url} not ready after {timeout}s")
+
+
+def post(url: str, body: bytes) -> bytes:
+    request = urllib.request.Request(
+        url, data=body, headers={"content-type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as r:
+        return bytes(r.read())
+
+
+def uvicorn(app: list[str], port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    cmd = [
+        "taskset", "-c", "0",
+        sys.executable, "-m", "uvicorn", *app,
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    return subprocess.Popen(cmd, env={**os.environ, **env})
+
+
+def wrk(url: str, lua: Path, seconds: int, connections: int) -> tuple[float, str]:
+    out = subprocess.run(
+        ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
+         "-s", str(lua), url],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99 = re.search(r"99%\s+(\S+)", out)
+    if "Non-2xx" in out:
+        raise SystemExit(f"non-2xx responses during the run:\n{out}")
+    return rate, p99.group(1) if p99 else "?"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--customers", type=int, default=60)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk is needed: apt-get install wrk", file=sys.stderr)
+        return 2
+
+    with tempfile.TemporaryDirectory(prefix="omnix-bench-") as tmp:
+        env = {"OMNIX_DATA_DIR": tmp, "OMNIX_SEED_DEMO": "false", "OMNIX_LOG_LEVEL": "WARNING"}
+        subprocess.run(
+            [sys.executable, "-m", "schema.cli", "seed", "--customers", str(args.customers)],
+            check=True, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        omnix_port, plain_port = free_port(), free_port()
+        omnix = uvicorn(["--factory", "schema.app:app_from_env"], omnix_port, env)
+        plain = None
+        try:
+            wait_ready(f"http://127.0.0.1:{omnix_port}/readyz", omnix)
+            omnix_url = f"http://127.0.0.1:{omnix_port}/graphql"
+            listing = json.loads(post(omnix_url, json.dumps({
+                "query": "{ customers(first: 100) { nodes { id purchases(first: 20) "
+                         "{ nodes { id } } } } }"}).encode()))  # fmt: skip
+            customer = next(
+                c["id"]
+                for c in listing["data"]["customers"]["nodes"]
+                if len(c["purchases"]["nodes"]) == 20
+            )
+            body = json.dumps({"query": QUERY, "variables": {"id": customer}}).encode()
+            expected = post(omnix_url, body)
+            document = json.loads(expected)
+            assert "errors" not in document, document
+            lines = sum(len(p["lines"]) for p in document["data"]["customer"]["purchases"]["nodes"])
+            body_file = Path(tmp, "response.json")
+            body_file.write_bytes(expected)
+            lua = Path(tmp, "post.lua")
+            lua.write_text(
+                'wrk.method = "POST"\n'
+                'wrk.headers["Content-Type"] = "application/json"\n'
+                f"wrk.body = {json.dumps(body.decode())}\n"
+            )
+            plain = uvicorn(
+                ["--app-dir", str(HERE), "plain_app:app"],
+                plain_port,
+                {"OMNIX_BENCH_BODY": str(body_file)},
+            )
+            wait_ready(f"http://127.0.0.1:{plain_port}/healthz", plain, 30)
+            plain_url = f"http://127.0.0.1:{plain_port}/graphql"
+            assert post(plain_url, body) == expected
+
+            print(f"query: customer {customer} with 20 purchases, {lines} lines, "
+                  f"{len(expected)} response bytes")  # fmt: skip
+            for url in (omnix_url, plain_url):
+                wrk(url, lua, 2, args.connections)  # warm-up
+            rates: dict[str, list[float]] = {"omnix": [], "plain": []}
+            for n in range(args.rounds):
+                for name, url in (("omnix", omnix_url), ("plain", plain_url)):
+                    rate, p99 = wrk(url, lua, args.seconds, args.connections)
+                    rates[name].append(rate)
+                    print(f"round {n + 1} {name:5s} {rate:9.1f} req/s  p99 {p99}")
+            omnix_rate = statistics.median(rates["omnix"])
+            plain_rate = statistics.median(rates["plain"])
+            print(f"median: omnix {omnix_rate:.1f} req/s, plain Starlette {plain_rate:.1f} req/s, "
+                  f"ratio {omnix_rate / plain_rate:.3f}")  # fmt: skip
+        finally:
+            for proc in (omnix, plain):
+                if proc is not None:
+                    proc.terminate()
+                    proc.wait(10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
