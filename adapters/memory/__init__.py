@@ -1,0 +1,1 @@
+"""In-process adapters: what runs when no external broker is configured."""

@@ -1,0 +1,158 @@
+"""Versioned schema migrations for the SQLite store.
+
+Each migration runs once, in order, inside the transaction that records it in ``schema_version``,
+so a crash half-way leaves the database at the previous version. Add new steps at the end;
+never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+class SchemaVersionError(RuntimeError):
+    """The database was written by a newer build than this one; opening it could corrupt it."""
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "customers, catalogue, purchases, event log, checkpoints and idempotency claims",
+        (
+            # search_key holds the Python-lowercased name and email: SQLite's own lower() and
+            # LIKE fold ASCII only, which would make "élodie" miss "Élodie".
+            """
+            CREATE TABLE customers (
+                id TEXT PRIMARY KEY,
+                name TEXT,
+                email TEXT UNIQUE COLLATE NOCASE,
+                created_at TEXT NOT NULL,
+                consent_analytics INTEGER NOT NULL DEFAULT 0,
+                consent_ai_profiling INTEGER NOT NULL DEFAULT 0,
+                consent_marketing INTEGER NOT NULL DEFAULT 0,
+                household_size INTEGER,
+                search_key TEXT NOT NULL DEFAULT ''
+            )
+            """,
+            """
+            CREATE TABLE products (
+                sku TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                category TEXT NOT NULL,
+                brand TEXT NOT NULL,
+                price_tier TEXT NOT NULL,
+                pack_size REAL NOT NULL,
+                unit TEXT NOT NULL,
+                price_cents INTEGER NOT NULL,
+                tags TEXT NOT NULL DEFAULT '[]'
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX products_by_category ON products (category, sku)",
+            # No foreign keys to customers or products: bulk imports load them in any order.
+            """
+            CREATE TABLE purchases (
+                id TEXT PRIMARY KEY,
+                customer_id TEXT NOT NULL,
+                purchased_at TEXT NOT NULL,
+                recorded_at TEXT,
+                store_id TEXT
+            )
+            """,
+            """
+            CREATE INDEX purchases_by_customer
+                ON purchases (customer_id, purchased_at DESC, id DESC)
+            """,
+            """
+            CREATE TABLE purchase_lines (
+                purchase_id TEXT NOT NULL REFERENCES purchases (id) ON DELETE CASCADE,
+                line_no INTEGER NOT NULL,
+                sku TEXT NOT NULL,
+                quantity INTEGER NOT NULL,
+                unit_price_cents INTEGER NOT NULL,
+                discount_cents INTEGER NOT NULL DEFAULT 0,
+                PRIMARY KEY (purchase_id, line_no)
+            ) WITHOUT ROWID
+            """,
+            # AUTOINCREMENT: positions are never reused, even after the newest events are deleted,
+            # so a consumer's checkpoint can never point at a different event later.
+            """
+            CREATE TABLE events (
+                position INTEGER PRIMARY KEY AUTOINCREMENT,
+                id TEXT NOT NULL UNIQUE,
+                type TEXT NOT NULL,
+                customer_id TEXT NOT NULL,
+                occurred_at TEXT NOT NULL,
+                payload TEXT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE event_checkpoints (
+                consumer TEXT PRIMARY KEY,
+                position INTEGER NOT NULL
+            ) WITHOUT ROWID
+            """,
+            """
+            CREATE TABLE idempotency (
+                scope TEXT NOT NULL,
+                key TEXT NOT NULL,
+                request_hash TEXT NOT NULL,
+                result_id TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                PRIMARY KEY (scope, key)
+            ) WITHOUT ROWID
+            """,
+        ),
+    ),
+)
+
+
+def latest_version(migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    return len(migrations)
+
+
+def migrate(
+    conn: sqlite3.Connection,
+    migrations: Sequence[Migration] = MIGRATIONS,
+    *,
+    label: str = "database",
+) -> int:
+    """Bring the schema up to the newest version; returns it. ``conn`` must be in autocommit
+    mode (``isolation_level=None``). Raises SchemaVersionError for a database from the future."""
+    for expected, migration in enumerate(migrations, start=1):
+        if migration.version != expected:
+            raise ValueError(f"migration {migration.version} is out of order; expected {expected}")
+    latest = latest_version(migrations)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            "version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        current = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+        if current > latest:
+            raise SchemaVersionError(
+                f"{label} has schema version {current}, newer than the newest this build knows "
+                f"({latest}); run a newer OMNIX or point OMNIX_STORE at another file"
+            )
+        for migration in migrations[current:]:
+            for statement in migration.statements:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.description, datetime.now(UTC).isoformat()),
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.rollback()
+        raise
+    return latest

@@ -1,0 +1,3 @@
+"""The bus contract, run against MemoryBus (fixtures in conftest.py)."""
+
+from tests.contracts.bus import *  # noqa: F403
