@@ -1,0 +1,423 @@
+"""The ``omnix`` command: serve the API, seed demo data, import CSV files.
+
+Heavy modules (the app, uvicorn, numpy) are imported inside the commands so ``omnix --help``
+answers at once."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import os
+import re
+import sys
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Protocol, TextIO
+
+from domain.errors import DomainError, ValidationError
+from schema.progress import ProgressBar, count_lines
+from schema.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from domain.demo.seeding import SeedReport
+
+MAX_BAD_ROWS_SHOWN = 50
+DEFAULT_DEMO_CUSTOMERS = 500
+FALSE_WORDS = {"0", "false", "no", "off"}
+TRUE_WORDS = {"1", "true", "yes", "on", ""}
+
+
+class UsageError(Exception):
+    """Arguments that parse but make no sense; exit code 2."""
+
+
+class FileProblem(Exception):
+    """An input file that cannot be read as a CSV of the expected shape; exit code 1."""
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from e
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be between 0 and 65535, got {port}")
+    return port
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from e
+    if not 1 <= value <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 1000000, got {value}")
+    return value
+
+
+def _as_of(text: str) -> datetime:
+    from domain.services.importing import parse_timestamp
+
+    try:
+        return parse_timestamp(text)
+    except ValidationError as e:
+        raise argparse.ArgumentTypeError(f"not an ISO-8601 date or date-time: {text!r}") from e
+
+
+def _error(message: str) -> None:
+    print(f"omnix: {message}", file=sys.stderr)
+
+
+def seed_demo_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """OMNIX_SEED_DEMO: seed demo data into an empty store on ``serve`` (default true)."""
+    value = (os.environ if environ is None else environ).get("OMNIX_SEED_DEMO", "")
+    word = value.strip().lower()
+    if word in FALSE_WORDS:
+        return False
+    if word in TRUE_WORDS:
+        return True
+    raise SettingsError(f"OMNIX_SEED_DEMO must be true or false, got {value!r}")
+
+
+def _default_as_of() -> datetime:
+    """The current hour: seeding again within it reproduces the same data, so adds nothing."""
+    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _seed_progress(stream: TextIO) -> tuple[ProgressBar, Callable[[int, int], None]]:
+    bar = ProgressBar(stream, total=None, label="seeding", unit="purchases")
+    return bar, lambda done, total: bar.update(done, total)
+
+
+async def ensure_demo_data(
+    settings: Settings,
+    *,
+    environ: Mapping[str, str] | None = None,
+    n_customers: int = DEFAULT_DEMO_CUSTOMERS,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> SeedReport | None:
+    """Seed the demo data set when the store holds no customers, products or purchases and
+    OMNIX_SEED_DEMO is not false; returns what was written, or None when nothing was."""
+    if not seed_demo_enabled(environ):
+        return None
+    from domain.demo import seed
+    from schema.app import open_container
+
+    async with open_container(settings) as container:
+        counts = [
+            await container.customer_store.count(),
+            await container.product_store.count(),
+            await container.purchase_store.count(),
+        ]
+        if any(counts):
+            return None
+        return await seed(
+            container.customer_store,
+            container.product_store,
+            container.purchase_store,
+            as_of=_default_as_of(),
+            n_customers=n_customers,
+            on_progress=on_progress,
+        )
+
+
+# --- serve ----------------------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from schema.app import create_app
+
+    host: str = args.host or settings.host
+    port: int = settings.port if args.port is None else args.port
+    bar, progress = _seed_progress(sys.stderr)
+    with bar:
+        report = asyncio.run(ensure_demo_data(settings, on_progress=progress))
+    if report is not None:
+        print(f"Seeded demo data into an empty store: {report.summary()}")
+    app = create_app(settings)
+    shown = "localhost" if host in {"0.0.0.0", "::", ""} else host
+    shown = f"[{shown}]" if ":" in shown else shown
+    print(f"OMNIX GraphQL API: http://{shown}:{port}/graphql  (Ctrl+C to stop)", flush=True)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        lifespan="on",
+        proxy_headers=True,
+        server_header=False,
+    )
+    try:
+        uvicorn.Server(config).run()
+    except SystemExit as e:  # uvicorn exits when it cannot bind or start the app
+        return e.code if isinstance(e.code, int) else 1
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl+C after a graceful shutdown
+        pass
+    return 0
+
+
+# --- seed -----------------------------------------------------------------------------------
+
+
+def _seed(args: argparse.Namespace, settings: Settings) -> int:
+    as_of: datetime = args.as_of or _default_as_of()
+    if as_of > datetime.now(UTC) + timedelta(minutes=5):
+        raise UsageError(f"--as-of {as_of.isoformat()} is in the future")
+    print(
+        f"Seeding {args.customers:,} demo customers with a year of purchases up to "
+        f"{as_of.isoformat()} (seed {args.seed}) into {settings.sqlite_path}"
+    )
+    bar, progress = _seed_progress(sys.stderr)
+    with bar:
+        report = asyncio.run(_run_seed(settings, as_of, args.customers, args.seed, progress))
+    print(report.summary())
+    return 0
+
+
+async def _run_seed(
+    settings: Settings,
+    as_of: datetime,
+    customers: int,
+    seed_value: int,
+    progress: Callable[[int, int], None],
+) -> SeedReport:
+    from domain.demo import seed
+    from schema.app import open_container
+
+    async with open_container(settings) as container:
+        return await seed(
+            container.customer_store,
+            container.product_store,
+            container.purchase_store,
+            as_of=as_of,
+            n_customers=customers,
+            seed=seed_value,
+            on_progress=progress,
+        )
+
+
+# --- import ---------------------------------------------------------------------------------
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_NOT_WORD = re.compile(r"[^a-z0-9]+")
+
+
+def normalise_header(name: str) -> str:
+    """ "Customer ID", "customerId" and "customer-id" all become "customer_id"."""
+    return _NOT_WORD.sub("_", _CAMEL.sub("_", name.strip()).lower()).strip("_")
+
+
+class _Report(Protocol):
+    bad_rows: list[tuple[int, str]]
+
+    @property
+    def nothing_valid(self) -> bool: ...
+
+    def summary(self) -> str: ...
+
+
+class CsvSource:
+    """A CSV file read lazily as (line number, row) pairs with normalised column names.
+    The header is read and checked on construction, before anything is written."""
+
+    def __init__(self, path: str, required: Sequence[str], optional: Sequence[str]) -> None:
+        self.path = path
+        self.ignored: list[str] = []
+        try:
+            self._file = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115
+        except OSError as e:
+            raise FileProblem(f"cannot read {path}: {e.strerror or e}") from e
+        try:
+            self._reader = csv.DictReader(self._file)
+            header = self._reader.fieldnames
+            if not header:
+                raise FileProblem(f"{path} is empty: expected a header row")
+            columns = [normalise_header(h) for h in header]
+            duplicates = sorted({c for c in columns if columns.count(c) > 1 and c})
+            if duplicates:
+                raise FileProblem(f"{path}: column(s) given twice: {', '.join(duplicates)}")
+            missing = [c for c in required if c not in columns]
+            if missing:
+                raise FileProblem(
+                    f"{path}: missing required column(s): {', '.join(missing)} "
+                    f"(found: {', '.join(columns)})"
+                )
+            self._reader.fieldnames = columns
+            self.ignored = [c for c in columns if c not in {*required, *optional}]
+        except (UnicodeDecodeError, csv.Error) as e:
+            self._file.close()
+            raise FileProblem(f"cannot read {path}: {e}") from e
+        except FileProblem:
+            self._file.close()
+            raise
+
+    def rows(self) -> Iterator[tuple[int, dict[str, str | None]]]:
+        try:
+            for row in self._reader:
+                yield self._reader.line_num, row
+        except (UnicodeDecodeError, csv.Error) as e:
+            raise FileProblem(
+                f"cannot read {self.path} after line {self._reader.line_num}: {e}"
+            ) from e
+
+    def close(self) -> None:
+        self._file.close()
+
+
+async def _import_one(
+    source: CsvSource,
+    run: Callable[..., Awaitable[_Report]],
+    label: str,
+) -> int:
+    if source.ignored:
+        print(f"{source.path}: ignoring column(s) {', '.join(source.ignored)}", file=sys.stderr)
+    total = count_lines(source.path) - 1 if sys.stderr.isatty() else None
+    try:
+        with ProgressBar(sys.stderr, total=total, label=label) as bar:
+            report = await run(source.rows(), on_progress=bar.update)
+    except FileProblem as e:
+        _error(f"{e}; earlier chunks may have been imported, and importing again is safe")
+        return 1
+    print(f"{source.path}: {report.summary()}")
+    for line, message in report.bad_rows[:MAX_BAD_ROWS_SHOWN]:
+        print(f"  line {line}: {message}")
+    hidden = len(report.bad_rows) - MAX_BAD_ROWS_SHOWN
+    if hidden > 0:
+        print(f"  ... and {hidden:,} more bad rows")
+    return 1 if report.nothing_valid else 0
+
+
+async def _run_import(settings: Settings, sources: list[tuple[str, CsvSource]]) -> int:
+    from schema.app import open_container
+
+    code = 0
+    async with open_container(settings) as container:
+        importer = container.importer
+        for kind, source in sources:
+            run = importer.import_products if kind == "products" else importer.import_rows
+            code = max(code, await _import_one(source, run, f"importing {kind}"))
+    return code
+
+
+def _import(args: argparse.Namespace, settings: Settings) -> int:
+    from domain.services.importing import (
+        OPTIONAL_PRODUCT_COLUMNS,
+        OPTIONAL_TRANSACTION_COLUMNS,
+        PRODUCT_COLUMNS,
+        TRANSACTION_COLUMNS,
+    )
+
+    if not (args.products or args.transactions):
+        raise UsageError("import needs --transactions FILE and/or --products FILE")
+    sources: list[tuple[str, CsvSource]] = []
+    try:
+        # Products first, so a transaction file can use skus its companion catalogue adds.
+        if args.products:
+            source = CsvSource(args.products, PRODUCT_COLUMNS, OPTIONAL_PRODUCT_COLUMNS)
+            sources.append(("products", source))
+        if args.transactions:
+            source = CsvSource(args.transactions, TRANSACTION_COLUMNS, OPTIONAL_TRANSACTION_COLUMNS)
+            sources.append(("transactions", source))
+        return asyncio.run(_run_import(settings, sources))
+    except FileProblem as e:
+        _error(str(e))
+        return 1
+    finally:
+        for _, source in sources:
+            source.close()
+
+
+# --- entry point ----------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="omnix",
+        description="OMNIX customer analytics: GraphQL API, demo data and CSV import. "
+        "Configured by OMNIX_* environment variables (OMNIX_DATA_DIR, OMNIX_STORE, OMNIX_PORT...).",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve the GraphQL API (seeds demo data into an empty store first)",
+        description="Serve GraphQL on http://HOST:PORT/graphql. When the store is empty and "
+        "OMNIX_SEED_DEMO is not false, demo data is seeded first.",
+    )
+    serve.add_argument("--host", help="interface to bind (default OMNIX_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=_port, help="port to listen on (default OMNIX_PORT or 8000)")
+    serve.set_defaults(run=_serve)
+
+    seed = commands.add_parser(
+        "seed",
+        help="write demo customers and a year of their purchases",
+        description="Write the demo catalogue, customers and a year of baskets. Deterministic "
+        "for the same --customers, --seed and --as-of, so running it again adds nothing.",
+    )
+    seed.add_argument(
+        "--customers",
+        type=_positive,
+        default=DEFAULT_DEMO_CUSTOMERS,
+        help=f"number of customers (default {DEFAULT_DEMO_CUSTOMERS})",
+    )
+    seed.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    seed.add_argument(
+        "--as-of",
+        type=_as_of,
+        help="end of the simulated year, ISO-8601 date or date-time (default: this hour, UTC)",
+    )
+    seed.set_defaults(run=_seed)
+
+    imp = commands.add_parser(
+        "import",
+        help="import purchase history and/or a product catalogue from CSV",
+        description="Import CSV files (UTF-8, header row). Transactions: customer_id, "
+        "purchased_at, sku, quantity[, transaction_id, unit_price, discount, store_id]. "
+        "Products: sku, name, category, brand, price_tier, pack_size, unit, price[, tags "
+        "separated by |]. Bad rows are reported by line; their baskets are skipped and the "
+        "rest is imported. Importing the same file again adds nothing.",
+    )
+    imp.add_argument("--transactions", metavar="FILE", help="CSV of purchase lines")
+    imp.add_argument("--products", metavar="FILE", help="CSV of products")
+    imp.set_defaults(run=_import)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``omnix`` console script; returns the process exit code:
+    0 success, 1 failed (unreadable input, nothing valid, store errors), 2 usage or
+    configuration errors."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse has printed usage (2) or help (0)
+        return e.code if isinstance(e.code, int) else 2
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        settings = Settings.from_env()
+        code: int = args.run(args, settings)
+        return code
+    except SettingsError as e:
+        _error(f"configuration error: {e}")
+        return 2
+    except UsageError as e:
+        _error(str(e))
+        return 2
+    except DomainError as e:
+        _error(e.message)
+        return 1
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
