@@ -414,6 +414,9 @@ def main(argv: list[str] | None = None) -> int:
     except DomainError as e:
         _error(e.message)
         return 1
+    except OSError as e:  # e.g. a data directory that cannot be created or written
+        _error(str(e))
+        return 1
     except KeyboardInterrupt:
         _error("interrupted")
         return 130

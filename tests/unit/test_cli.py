@@ -147,6 +147,19 @@ def test_a_configuration_error_is_one_line_and_exit_2(
     assert len(err.strip().splitlines()) == 1
 
 
+def test_an_unusable_data_directory_fails_with_one_line(
+    clean_environ: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("")
+    clean_environ.setenv("OMNIX_DATA_DIR", str(not_a_directory / "data"))
+
+    assert main(["seed", "--customers", "3"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("omnix: ")
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_seeding_twice_adds_nothing(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["seed", "--customers", "12", "--as-of", "2025-06-01"]
 
