@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from domain.money import Cents
 
 
-@dataclass(frozen=True, slots=True)
-class PurchaseLine:
+class PurchaseLine(NamedTuple):
+    """One line of a basket: an immutable value. A tuple, because baskets are read by the
+    hundred on the request path and tuples are several times cheaper to build."""
+
     sku: str
     quantity: int
     unit_price: Cents

@@ -15,16 +15,6 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from adapters.memory.bus import MemoryBus
-from adapters.sqlite.database import SqliteDatabase
-from adapters.sqlite.event_log import SqliteEventLog
-from adapters.sqlite.stores import (
-    SqliteCustomerStore,
-    SqliteIdempotencyStore,
-    SqliteProductStore,
-    SqlitePurchaseStore,
-)
-from domain.services.importing import TransactionImporter
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -34,6 +24,15 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from adapters.memory.bus import MemoryBus
+from adapters.sqlite.database import SqliteDatabase
+from adapters.sqlite.event_log import SqliteEventLog
+from adapters.sqlite.stores import (
+    SqliteCustomerStore,
+    SqliteIdempotencyStore,
+    SqliteProductStore,
+    SqlitePurchaseStore,
+)
 from domain.access import Principal
 from domain.clock import Clock, SystemClock
 from domain.errors import DomainError
@@ -42,6 +41,7 @@ from domain.ports import Bus, CustomerStore, EventLog, HealthCheck, ProductStore
 from domain.services.catalogue import CatalogueService
 from domain.services.customers import CustomerService
 from domain.services.idempotency import Idempotency
+from domain.services.importing import TransactionImporter
 from domain.services.purchases import PurchaseLimits, PurchaseService
 from domain.services.relay import EventRelay
 from schema.auth import AuthenticationError, Authenticator
@@ -111,6 +111,7 @@ async def open_container(
         product_store = SqliteProductStore(db)
         purchase_store = SqlitePurchaseStore(db)
         idempotency = Idempotency(SqliteIdempotencyStore(db))
+        limits = PurchaseLimits(max_lines=settings.max_basket_lines)
         yield Container(
             settings=settings,
             clock=clock,
@@ -121,10 +122,12 @@ async def open_container(
                 product_store,
                 idempotency,
                 clock,
-                PurchaseLimits(max_lines=settings.max_basket_lines),
+                limits,
             ),
             catalogue=CatalogueService(product_store),
-            importer=TransactionImporter(customer_store, product_store, purchase_store, clock),
+            importer=TransactionImporter(
+                customer_store, product_store, purchase_store, clock, limits
+            ),
             events=events,
             bus=bus,
             relay=EventRelay(events, bus),

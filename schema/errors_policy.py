@@ -8,7 +8,6 @@ from typing import Any
 
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
-from strawberry.types import ExecutionContext
 
 from domain.errors import DomainError, StoreUnavailableError
 from subscriptions.hub import SlowSubscriberError
@@ -29,37 +28,44 @@ def is_unexpected(error: GraphQLError) -> bool:
     return not isinstance(original, EXPECTED) or isinstance(original, StoreUnavailableError)
 
 
+def present_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
+    """The error as the caller sees it: expected ones with their code, the rest masked."""
+    original = error.original_error
+    if original is None:
+        return error
+    extensions = dict(error.extensions or {})
+    if is_unexpected(error):
+        code = "UNAVAILABLE" if isinstance(original, StoreUnavailableError) else "INTERNAL"
+        message = (
+            "A backing service is unavailable; retry later."
+            if code == "UNAVAILABLE"
+            else "Internal server error."
+        )
+        extensions.update(code=code, requestId=request_id)
+        return GraphQLError(message, nodes=error.nodes, path=error.path, extensions=extensions)
+    extensions["code"] = getattr(original, "code", "ERROR")
+    if field := getattr(original, "field", None):
+        extensions["field"] = field
+    return GraphQLError(
+        str(original.args[0]) if original.args else error.message,
+        nodes=error.nodes,
+        path=error.path,
+        extensions=extensions,
+    )
+
+
 class ErrorPolicy(MaskErrors):
+    """Applies ``present_error`` to every result strawberry executes (HTTP fallback and
+    WebSocket operations)."""
+
     def __init__(self) -> None:
         super().__init__(should_mask_error=lambda _: True)
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        original = error.original_error
-        extensions = dict(error.extensions or {})
-        if original is None:
-            return error
-        if is_unexpected(error):
-            code = "UNAVAILABLE" if isinstance(original, StoreUnavailableError) else "INTERNAL"
-            message = (
-                "A backing service is unavailable; retry later."
-                if code == "UNAVAILABLE"
-                else "Internal server error."
-            )
-            extensions.update(code=code, requestId=_request_id(self.execution_context.context))
-            return GraphQLError(message, nodes=error.nodes, path=error.path, extensions=extensions)
-        extensions["code"] = getattr(original, "code", "ERROR")
-        if field := getattr(original, "field", None):
-            extensions["field"] = field
-        return GraphQLError(
-            str(original.args[0]) if original.args else error.message,
-            nodes=error.nodes,
-            path=error.path,
-            extensions=extensions,
-        )
+        return present_error(error, _request_id(self.execution_context.context))
 
 
-def log_errors(errors: list[GraphQLError], execution_context: ExecutionContext | None) -> None:
-    request_id = _request_id(execution_context.context) if execution_context else None
+def log_errors(errors: list[GraphQLError], request_id: str | None) -> None:
     for error in errors:
         if is_unexpected(error):
             original = error.original_error

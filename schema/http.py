@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -22,6 +23,7 @@ from strawberry.types.graphql import OperationType
 
 from schema.auth import AuthenticationError, Authenticator
 from schema.context import Context, Services
+from schema.errors_policy import log_errors, present_error
 from schema.schema import OmnixSchema
 
 log = logging.getLogger("omnix.http")
@@ -152,7 +154,7 @@ def _check_params(params: dict[str, Any]) -> tuple[str, str | None, dict[str, An
 
 
 def _encode(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return orjson.dumps(payload)
 
 
 def _error_response(
@@ -199,6 +201,22 @@ def graphql_endpoint(
             return _error_response(e.status, e.message, media, request_id, e.headers)
 
         context = Context(services=services, principal=principal, request_id=request_id)
+        prepared = schema.fast_path.prepare(query, operation_name)
+        if prepared.errors:
+            return _result_response(None, prepared.errors, media, request_id, request_error=True)
+        if prepared.unknown_operation:
+            reason = "the document has several operations: name one with operationName"
+            if operation_name is not None:
+                reason = f"unknown operation named {operation_name!r}"
+            return _error_response(400, reason, media, request_id)
+        if prepared.plan is not None:
+            data, errors = await schema.fast_path.execute(prepared, variables, context)
+            request_error = data is None and bool(errors) and all(e.path is None for e in errors)
+            if errors:
+                log_errors(errors, request_id)
+                errors = [present_error(e, request_id) for e in errors]
+            return _result_response(data, errors, media, request_id, request_error=request_error)
+
         try:
             result = await schema.execute(
                 query,
@@ -224,19 +242,31 @@ def graphql_endpoint(
             )
         except CannotGetOperationTypeError as e:
             return _error_response(400, e.as_http_error_reason(), media, request_id)
-
-        payload: dict[str, Any] = {}
         request_error = result.errors is not None and _is_request_error(result.errors, result.data)
-        if result.errors:
-            payload["errors"] = [e.formatted for e in result.errors]
-        if not request_error:
-            payload["data"] = result.data
-        status = 400 if request_error and media == GRAPHQL_RESPONSE else 200
-        return Response(
-            _encode(payload),
-            status_code=status,
-            media_type=media,
-            headers={"x-request-id": request_id},
+        return _result_response(
+            result.data, result.errors, media, request_id, request_error=request_error
         )
 
     return endpoint
+
+
+def _result_response(
+    data: dict[str, Any] | None,
+    errors: list[GraphQLError] | None,
+    media: str,
+    request_id: str,
+    *,
+    request_error: bool,
+) -> Response:
+    payload: dict[str, Any] = {}
+    if errors:
+        payload["errors"] = [e.formatted for e in errors]
+    if not request_error:
+        payload["data"] = data
+    status = 400 if request_error and media == GRAPHQL_RESPONSE else 200
+    return Response(
+        _encode(payload),
+        status_code=status,
+        media_type=media,
+        headers={"x-request-id": request_id},
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, NewType
 
 import strawberry
@@ -26,7 +27,7 @@ SCALARS: dict[object, ScalarDefinition] = {
     Money: strawberry.scalar(
         name="Money",
         description='An amount of money as a decimal string with two places, e.g. "12.50".',
-        serialize=format_cents,
+        serialize=lru_cache(maxsize=16384)(format_cents),
         parse_value=_parse_money,
     )
 }

@@ -8,6 +8,7 @@ from typing import Any
 import strawberry
 from graphql.error import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -20,6 +21,7 @@ from strawberry.types import ExecutionContext
 from resolvers import customers, products, purchases
 from schema.errors import ConflictError, NotFoundError, UserError, ValidationError
 from schema.errors_policy import ErrorPolicy, log_errors
+from schema.fastpath import FastPath
 from schema.scalars import SCALARS
 from subscriptions import purchases as subscriptions
 
@@ -60,24 +62,32 @@ class Subscription:
 
 
 class OmnixSchema(strawberry.Schema):
+    fast_path: FastPath
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        log_errors(errors, execution_context)
+        context = execution_context.context if execution_context else None
+        log_errors(errors, getattr(context, "request_id", None))
 
 
 def build_schema(
     *, max_depth: int = 12, max_tokens: int = 3000, max_aliases: int = 30
 ) -> OmnixSchema:
+    # The limiters' validation rules are classes built per limiter instance; building them once
+    # keeps them stable, so the validation cache (keyed by document and rules) actually hits.
+    limits = [
+        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
+    ]
     extensions: list[Any] = [
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         lambda: ParserCache(maxsize=512),
+        lambda: AddValidationRules(limits),
         lambda: ValidationCache(maxsize=512),
-        lambda: QueryDepthLimiter(max_depth=max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
         ErrorPolicy,
     ]
-    return OmnixSchema(
+    schema = OmnixSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -85,3 +95,5 @@ def build_schema(
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALARS),
     )
+    schema.fast_path = FastPath(schema._schema, rules=limits, max_tokens=max_tokens)
+    return schema

@@ -1,14 +1,20 @@
+"""Purchases and their lines.
+
+These types are resolved straight from ``domain.purchases.Purchase`` and ``PurchaseLine``
+instances: each field is named after the entity's attribute (``unit_price``, ``total``,
+``amount``...), so a page of baskets reaches the client without a per-request copy. The
+resolvers below read the entity through ``self``."""
+
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 from strawberry.types import Info
 
 from domain.pagination import Page
 from domain.purchases import Purchase as DomainPurchase
-from domain.purchases import PurchaseLine as DomainLine
 from schema.context import Context
 from schema.scalars import Money
 from schema.types.pages import PageInfo
@@ -32,16 +38,6 @@ class PurchaseLine:
         product = await info.context.loaders.product.load(self.sku)
         return Product.from_domain(product) if product else None
 
-    @classmethod
-    def from_domain(cls, line: DomainLine) -> PurchaseLine:
-        return cls(
-            sku=strawberry.ID(line.sku),
-            quantity=line.quantity,
-            unit_price=Money(line.unit_price),
-            discount=Money(line.discount),
-            amount=Money(line.amount),
-        )
-
 
 @strawberry.type(description="A basket bought by one customer at one moment.")
 class Purchase:
@@ -62,17 +58,9 @@ class Purchase:
         customer = await info.context.loaders.customer.load(self.customer_id)
         return Customer.from_domain(customer) if customer else None
 
-    @classmethod
-    def from_domain(cls, p: DomainPurchase) -> Purchase:
-        return cls(
-            id=strawberry.ID(p.id),
-            customer_id=strawberry.ID(p.customer_id),
-            purchased_at=p.purchased_at,
-            recorded_at=p.recorded_at,
-            store_id=p.store_id,
-            total=Money(p.total),
-            lines=[PurchaseLine.from_domain(ln) for ln in p.lines],
-        )
+    @staticmethod
+    def from_domain(purchase: DomainPurchase) -> Purchase:
+        return cast(Purchase, purchase)
 
 
 @strawberry.type
@@ -82,7 +70,4 @@ class PurchaseConnection:
 
     @classmethod
     def from_page(cls, page: Page[DomainPurchase]) -> PurchaseConnection:
-        return cls(
-            nodes=[Purchase.from_domain(p) for p in page.items],
-            page_info=PageInfo.from_page(page),
-        )
+        return cls(nodes=cast(list[Purchase], page.items), page_info=PageInfo.from_page(page))

@@ -1,0 +1,559 @@
+"""A compiled execution path for read-only queries.
+
+graphql-core's executor spends several microseconds on every field it completes, which dominates
+a dashboard query that returns hundreds of fields. For query documents whose every selection lands
+on an object type (no unions or interfaces, no @skip/@include, no introspection), this module
+compiles the validated operation once into a plan — per field: its response key, how to read it
+and how to complete its type — and executes the plan breadth-first:
+
+- fields strawberry resolves by attribute are read with ``getattr`` and serialised in place;
+- fields with resolvers get a real ``Info`` and are called like graphql-core would call them;
+  the awaitables of one level are awaited together, so DataLoaders batch exactly as before;
+- errors and nulls follow the GraphQL specification: an error nulls its field, and a null in a
+  non-null position propagates to the nearest nullable parent.
+
+Anything the plan cannot express returns ``None`` from ``compile_operation`` and the request runs
+through strawberry unchanged. ``tests/unit/api/test_fastpath.py`` checks both paths agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLField,
+    GraphQLInt,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    located_error,
+    parse,
+    specified_rules,
+    validate,
+)
+from graphql.execution.values import get_argument_values, get_variable_values
+from graphql.pyutils import Path
+from graphql.type.definition import GraphQLResolveInfoHelpers, is_leaf_type
+from strawberry.schema.schema import _OperationContextAwareGraphQLResolveInfo
+
+_LEAF, _OBJECT, _LIST = 0, 1, 2
+_DEFAULT, _RESOLVER, _TYPENAME = 0, 1, 2
+
+
+class _NullViolationError(Exception):
+    pass
+
+
+def _no_resolver(*_args: Any, **_kwargs: Any) -> Any:
+    raise RuntimeError("field has no resolver")
+
+
+@dataclass(slots=True)
+class Completer:
+    nullable: bool
+    kind: int
+    serialize: Callable[[Any], Any] | None = None
+    item: Completer | None = None
+    plan: ObjectPlan | None = None
+
+
+_TYPENAME_COMPLETER = Completer(nullable=False, kind=_LEAF, serialize=str)
+
+
+@dataclass(slots=True)
+class FieldPlan:
+    key: str
+    kind: int
+    parent_type: GraphQLObjectType
+    nodes: list[FieldNode]
+    definition: GraphQLField | None
+    completer: Completer
+    attr: str | None = None
+    typename: str | None = None
+    static_args: dict[str, Any] | None = None
+    resolve: Callable[..., Any] = _no_resolver
+
+    @property
+    def label(self) -> str:
+        return f"{self.parent_type.name}.{self.nodes[0].name.value}"
+
+
+@dataclass(slots=True)
+class ObjectPlan:
+    type: GraphQLObjectType
+    fields: list[FieldPlan] = field(default_factory=list)
+    keys: tuple[str, ...] = ()
+    constants: list[tuple[str, str]] = field(default_factory=list)
+    leaves: list[tuple[str, str, Callable[[Any], Any], bool, FieldPlan]] = field(
+        default_factory=list
+    )
+    others: list[FieldPlan] = field(default_factory=list)
+    build: Callable[[Any], dict[str, Any]] | None = None
+
+    def seal(self) -> ObjectPlan:
+        """Group the fields for execution: attribute leaves are read in one tight loop, the
+        rest (objects, lists, resolvers) one by one; ``keys`` keeps the response order."""
+        self.keys = tuple(f.key for f in self.fields)
+        for f in self.fields:
+            if f.kind == _TYPENAME:
+                assert f.typename is not None
+                self.constants.append((f.key, f.typename))
+            elif f.kind == _DEFAULT and f.completer.kind == _LEAF:
+                assert f.attr is not None
+                assert f.completer.serialize is not None
+                self.leaves.append((f.key, f.attr, f.completer.serialize, f.completer.nullable, f))
+            else:
+                self.others.append(f)
+        if not self.others:
+            self.build = _generate_builder(self)
+        return self
+
+
+class _SlowPathError(Exception):
+    """A generated builder met something it does not handle (a null in a non-null field, a
+    serialisation failure); the generic loop redoes that object and reports it precisely."""
+
+
+def _generate_builder(plan: ObjectPlan) -> Callable[[Any], dict[str, Any]] | None:
+    """Python source for an object whose fields are all attribute leaves: one function that
+    reads each attribute and returns the finished dict, keys in response order."""
+    namespace: dict[str, Any] = {"_Slow": _SlowPathError}
+    body = ["def build(source):"]
+    expressions: dict[str, str] = {}
+    for key, constant in plan.constants:
+        expressions[key] = repr(constant)
+    for i, (key, attr, serialize, nullable, _f) in enumerate(plan.leaves):
+        if not attr.isidentifier():
+            return None
+        namespace[f"s{i}"] = serialize
+        body.append(f"    v{i} = source.{attr}")
+        if nullable:
+            expressions[key] = f"None if v{i} is None else s{i}(v{i})"
+        else:
+            body.append(f"    if v{i} is None: raise _Slow")
+            expressions[key] = f"s{i}(v{i})"
+    items = ", ".join(f"{key!r}: {expressions[key]}" for key in plan.keys)
+    body.append(f"    return {{{items}}}")
+    exec(compile("\n".join(body), f"<plan {plan.type.name}>", "exec"), namespace)
+    builder: Callable[[Any], dict[str, Any]] = namespace["build"]
+    return builder
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A parsed and validated request: request-level errors, or an operation ready to run."""
+
+    errors: list[GraphQLError] | None = None
+    operation: OperationDefinitionNode | None = None
+    document: DocumentNode | None = None
+    plan: ObjectPlan | None = None
+    unknown_operation: bool = False
+
+
+class _Unsupported(Exception):
+    pass
+
+
+class _Compiler:
+    def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode]):
+        self._schema = schema
+        self._fragments = fragments
+
+    def object_plan(
+        self, type_: GraphQLObjectType, selection_sets: list[SelectionSetNode]
+    ) -> ObjectPlan:
+        grouped: dict[str, list[FieldNode]] = {}
+        for selection_set in selection_sets:
+            self._collect(type_, selection_set, grouped)
+        plan = ObjectPlan(type_)
+        for key, nodes in grouped.items():
+            plan.fields.append(self._field_plan(type_, key, nodes))
+        return plan.seal()
+
+    def _collect(
+        self,
+        type_: GraphQLObjectType,
+        selection_set: SelectionSetNode,
+        out: dict[str, list[FieldNode]],
+    ) -> None:
+        for selection in selection_set.selections:
+            if selection.directives:
+                raise _Unsupported("directives")
+            if isinstance(selection, FieldNode):
+                key = selection.alias.value if selection.alias else selection.name.value
+                out.setdefault(key, []).append(selection)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                if condition is not None and condition.name.value != type_.name:
+                    raise _Unsupported("type condition on another type")
+                self._collect(type_, selection.selection_set, out)
+            elif isinstance(selection, FragmentSpreadNode):
+                fragment = self._fragments[selection.name.value]
+                if fragment.type_condition.name.value != type_.name:
+                    raise _Unsupported("fragment on another type")
+                self._collect(type_, fragment.selection_set, out)
+            else:  # pragma: no cover - the grammar has no other selections
+                raise _Unsupported(type(selection).__name__)
+
+    def _field_plan(self, type_: GraphQLObjectType, key: str, nodes: list[FieldNode]) -> FieldPlan:
+        name = nodes[0].name.value
+        if name == "__typename":
+            return FieldPlan(
+                key, _TYPENAME, type_, nodes, None, _TYPENAME_COMPLETER, typename=type_.name
+            )
+        if name.startswith("__"):
+            raise _Unsupported("introspection")
+        definition = type_.fields[name]
+        sub_selections = [n.selection_set for n in nodes if n.selection_set is not None]
+        completer = self._completer(definition.type, sub_selections)
+        resolve = definition.resolve
+        static_args = None
+        if not any(_has_variables(arg.value) for arg in nodes[0].arguments or ()):
+            static_args = get_argument_values(definition, nodes[0], None)
+        if (
+            resolve is not None
+            and getattr(resolve, "_is_default", False)
+            and not inspect.iscoroutinefunction(resolve)
+        ):
+            strawberry_field = definition.extensions.get("strawberry-definition")
+            if strawberry_field is not None and not strawberry_field.extensions:
+                return FieldPlan(
+                    key, _DEFAULT, type_, nodes, definition, completer,
+                    attr=strawberry_field.python_name,
+                )  # fmt: skip
+        if resolve is None:
+            return FieldPlan(key, _DEFAULT, type_, nodes, definition, completer, attr=name)
+        return FieldPlan(
+            key, _RESOLVER, type_, nodes, definition, completer,
+            static_args=static_args, resolve=resolve,
+        )  # fmt: skip
+
+    def _completer(self, type_: GraphQLOutputType, selections: list[SelectionSetNode]) -> Completer:
+        nullable = True
+        if isinstance(type_, GraphQLNonNull):
+            nullable = False
+            type_ = type_.of_type
+        if isinstance(type_, GraphQLList):
+            return Completer(nullable, _LIST, item=self._completer(type_.of_type, selections))
+        if is_leaf_type(type_):
+            return Completer(nullable, _LEAF, serialize=_serializer(type_))
+        if isinstance(type_, GraphQLObjectType):
+            return Completer(nullable, _OBJECT, plan=self.object_plan(type_, selections))
+        raise _Unsupported(f"abstract type {type_}")
+
+
+def _passthrough(python_type: type, fallback: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def serialize(value: Any) -> Any:
+        return value if type(value) is python_type else fallback(value)
+
+    return serialize
+
+
+def _serialize_int(value: Any) -> Any:
+    if type(value) is int and -2147483648 <= value <= 2147483647:
+        return value
+    return GraphQLInt.serialize(value)
+
+
+def _serializer(type_: Any) -> Callable[[Any], Any]:
+    """Built-in scalars pass values of their own Python type through untouched (graphql-core's
+    serialisers would check and coerce them first); everything else uses the type's own."""
+    name = type_.name
+    if name in ("String", "ID"):
+        return _passthrough(str, type_.serialize)
+    if name == "Boolean":
+        return _passthrough(bool, type_.serialize)
+    if name == "Float":
+        return _passthrough(float, type_.serialize)
+    if name == "Int":
+        return _serialize_int
+    serialize: Callable[[Any], Any] = type_.serialize
+    return serialize
+
+
+def _has_variables(value: Any) -> bool:
+    kind = getattr(value, "kind", None)
+    if kind == "variable":
+        return True
+    if kind == "list_value":
+        return any(_has_variables(v) for v in value.values)
+    if kind == "object_value":
+        return any(_has_variables(f.value) for f in value.fields)
+    return False
+
+
+@dataclass(slots=True)
+class _Slot:
+    """Where a container sits in its parent, for null propagation."""
+
+    container: Any
+    key: Any
+    nullable: bool
+    parent: _Slot | None
+
+
+class FastPath:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        *,
+        rules: list[Any],
+        max_tokens: int,
+        cache_size: int = 512,
+    ) -> None:
+        self._schema = schema
+        self._rules = [*specified_rules, *rules]
+        self._max_tokens = max_tokens
+        self.prepare = lru_cache(maxsize=cache_size)(self._prepare)
+
+    def _prepare(self, query: str, operation_name: str | None) -> Prepared:
+        try:
+            document = parse(query, max_tokens=self._max_tokens)
+        except GraphQLError as e:
+            return Prepared(errors=[e])
+        errors = validate(self._schema, document, self._rules)
+        if errors:
+            return Prepared(errors=errors)
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        if operation_name is None:
+            operation = operations[0] if len(operations) == 1 else None
+        else:
+            operation = next(
+                (o for o in operations if o.name and o.name.value == operation_name), None
+            )
+        if operation is None:
+            return Prepared(unknown_operation=True, document=document)
+        plan = None
+        if operation.operation == OperationType.QUERY:
+            fragments = {
+                d.name.value: d
+                for d in document.definitions
+                if isinstance(d, FragmentDefinitionNode)
+            }
+            try:
+                assert self._schema.query_type is not None
+                plan = _Compiler(self._schema, fragments).object_plan(
+                    self._schema.query_type, [operation.selection_set]
+                )
+            except _Unsupported:
+                plan = None
+        return Prepared(operation=operation, document=document, plan=plan)
+
+    async def execute(
+        self, prepared: Prepared, variables: dict[str, Any] | None, context: Any
+    ) -> tuple[dict[str, Any] | None, list[GraphQLError]]:
+        """Run a compiled query. Returns (data, errors); data is None when the variables do not
+        coerce (a request error) or a null reached the root."""
+        assert prepared.plan is not None
+        assert prepared.operation is not None
+        coerced = get_variable_values(
+            self._schema, prepared.operation.variable_definitions or (), variables or {}
+        )
+        if isinstance(coerced, list):
+            return None, coerced
+        run = _Run(self._schema, prepared, coerced, context)
+        return await run.execute(), run.errors
+
+
+class _Run:
+    def __init__(self, schema: GraphQLSchema, prepared: Prepared, variables: Any, context: Any):
+        self.schema = schema
+        self.prepared = prepared
+        assert prepared.operation is not None
+        self.operation = prepared.operation
+        self.variables = variables
+        self.context = context
+        self.errors: list[GraphQLError] = []
+        self.root_null = False
+        self._args: dict[int, dict[str, Any]] = {}
+        self._helpers = GraphQLResolveInfoHelpers(asyncio.gather, lambda _values: None)  # type: ignore[arg-type]
+
+    def arguments(self, plan: FieldPlan) -> dict[str, Any]:
+        if plan.static_args is not None:
+            return plan.static_args
+        found = self._args.get(id(plan))
+        if found is None:
+            assert plan.definition is not None
+            found = self._args[id(plan)] = get_argument_values(
+                plan.definition, plan.nodes[0], self.variables
+            )
+        return found
+
+    def info(self, plan: FieldPlan, path: Path) -> Any:
+        assert plan.definition is not None
+        return _OperationContextAwareGraphQLResolveInfo(
+            plan.nodes[0].name.value,
+            plan.nodes,
+            plan.definition.type,
+            plan.parent_type,
+            path,
+            self.schema,
+            {},
+            None,
+            self.operation,
+            self.variables.coerced,
+            self.context,
+            inspect.isawaitable,
+            None,
+            self._helpers,
+            {},
+        )
+
+    async def execute(self) -> dict[str, Any] | None:
+        data: dict[str, Any] = {}
+        plan = self.prepared.plan
+        assert plan is not None
+        work: list[tuple[ObjectPlan, Any, dict[str, Any], Path | None, _Slot | None]] = [
+            (plan, None, data, None, None)
+        ]
+        while work:
+            pending: list[tuple[Any, FieldPlan, dict[str, Any], Path, _Slot | None]] = []
+            next_work: list[Any] = []
+            for object_plan, source, out, path, slot in work:
+                out.update(dict.fromkeys(object_plan.keys))
+                for key, constant in object_plan.constants:
+                    out[key] = constant
+                for key, attr, serialize, nullable, f in object_plan.leaves:
+                    try:
+                        value = getattr(source, attr)
+                        if value is not None:
+                            out[key] = serialize(value)
+                        elif not nullable:
+                            self.null_error(f, Path(path, key, object_plan.type.name), slot)
+                    except Exception as e:
+                        self.field_error(e, f, out, Path(path, key, object_plan.type.name), slot)
+                for f in object_plan.others:
+                    field_path = Path(path, f.key, object_plan.type.name)
+                    try:
+                        if f.kind == _DEFAULT:
+                            value = getattr(source, f.attr or "", None)
+                        else:
+                            value = f.resolve(source, self.info(f, field_path), **self.arguments(f))
+                            if inspect.isawaitable(value):
+                                pending.append((value, f, out, field_path, slot))
+                                continue
+                        self.complete(
+                            f, f.completer, value, out, f.key, field_path, slot, next_work
+                        )
+                    except Exception as e:
+                        self.field_error(e, f, out, field_path, slot)
+            if pending:
+                if len(pending) == 1:
+                    try:
+                        results: list[Any] = [await pending[0][0]]
+                    except Exception as e:
+                        results = [e]
+                else:
+                    results = await asyncio.gather(*(p[0] for p in pending), return_exceptions=True)
+                for (_, f, out, field_path, slot), value in zip(pending, results, strict=True):
+                    try:
+                        if isinstance(value, BaseException):
+                            raise value
+                        self.complete(
+                            f, f.completer, value, out, f.key, field_path, slot, next_work
+                        )
+                    except Exception as e:
+                        self.field_error(e, f, out, field_path, slot)
+            work = next_work
+        return None if self.root_null else data
+
+    def complete(
+        self,
+        f: FieldPlan,
+        c: Completer,
+        value: Any,
+        container: Any,
+        key: Any,
+        path: Path,
+        slot: _Slot | None,
+        next_work: list[Any],
+    ) -> None:
+        if value is None:
+            if c.nullable:
+                container[key] = None
+                return
+            raise _NullViolationError()
+        kind = c.kind
+        if kind == _LEAF:
+            container[key] = c.serialize(value)  # type: ignore[misc]
+        elif kind == _OBJECT:
+            plan = c.plan
+            assert plan is not None
+            if plan.build is not None:
+                try:
+                    container[key] = plan.build(value)
+                    return
+                except Exception:  # the generic path below reports it precisely
+                    pass
+            out: dict[str, Any] = {}
+            container[key] = out
+            next_work.append((plan, value, out, path, _Slot(container, key, c.nullable, slot)))
+        else:
+            values = list(value)
+            items: list[Any] = [None] * len(values)
+            container[key] = items
+            list_slot = _Slot(container, key, c.nullable, slot)
+            item = c.item
+            assert item is not None
+            if item.kind == _LEAF and item.nullable is False:
+                serialize = item.serialize
+                assert serialize is not None
+                for i, v in enumerate(values):
+                    if v is None:
+                        self.null_error(f, Path(path, i, None), list_slot)
+                        return
+                    items[i] = serialize(v)
+                return
+            for i, v in enumerate(values):
+                item_path = Path(path, i, None)
+                try:
+                    self.complete(f, item, v, items, i, item_path, list_slot, next_work)
+                except _NullViolationError:
+                    self.null_error(f, item_path, list_slot)
+                    return
+
+    def field_error(
+        self, e: Exception, f: FieldPlan, out: dict[str, Any], path: Path, slot: _Slot | None
+    ) -> None:
+        if isinstance(e, _NullViolationError):
+            self.null_error(f, path, slot)
+            return
+        self.errors.append(located_error(e, f.nodes, path.as_list()))
+        if f.completer.nullable:
+            out[f.key] = None
+        else:
+            self.propagate(slot)
+
+    def null_error(self, f: FieldPlan, path: Path, slot: _Slot | None) -> None:
+        self.errors.append(
+            GraphQLError(
+                f"Cannot return null for non-nullable field {f.label}.",
+                f.nodes,
+                path=path.as_list(),
+            )
+        )
+        self.propagate(slot)
+
+    def propagate(self, slot: _Slot | None) -> None:
+        while slot is not None:
+            if slot.nullable:
+                slot.container[slot.key] = None
+                return
+            slot = slot.parent
+        self.root_null = True

@@ -1,0 +1,99 @@
+"""The compiled query path answers exactly as strawberry's executor does."""
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from domain.access import DEV_ADMIN, Principal, Role
+from domain.events import purchase_recorded
+from domain.purchases import Purchase, PurchaseLine
+from schema.app import Container
+from schema.context import Context, Services
+from schema.errors_policy import present_error
+from schema.schema import OmnixSchema, build_schema
+from subscriptions.hub import SubscriptionHub
+from tests.unit.conftest import NOW
+
+QUERIES: list[tuple[str, dict[str, Any] | None]] = [
+    ("{ customers(first: 3) { nodes { id name email createdAt consent { analytics } } pageInfo { endCursor hasNextPage } } }", None),
+    ("query Q($id: ID!) { customer(id: $id) { id householdSize purchases(first: 2) { nodes { id total purchasedAt recordedAt storeId lines { sku quantity unitPrice discount amount product { sku name priceTier packSize tags price } } customer { id } } pageInfo { hasNextPage endCursor } } } }", {"id": "cus_1"}),
+    ("query { a: customer(id: \"cus_1\") { ...C } b: customer(id: \"cus_2\") { ... on Customer { id __typename } } missing: customer(id: \"cus_404\") { id } }  fragment C on Customer { id purchases { nodes { __typename total } } }", None),
+    ("{ products(first: 2, category: \"Dairy\") { nodes { sku name brand } pageInfo { hasNextPage } } p: product(sku: \"NOPE\") { sku } }", None),
+    ("{ customer(id: \"cus_1\") { purchases(first: 0) { nodes { id } } } }", None),
+    ("{ customers(first: 1000) { nodes { id } } }", None),
+    ("{ customer(id: \"cus_1\") { purchases(after: \"garbage\") { nodes { id } } } }", None),
+    ("query Q($first: Int!) { customers(first: $first) { nodes { id } } }", {"first": 2}),
+    ("query Q($first: Int!) { customers(first: $first) { nodes { id } } }", {"first": "two"}),
+    ("{ customer(id: \"not an id!\") { id } }", None),
+]  # fmt: skip
+
+
+@pytest.fixture
+async def seeded(container: Container) -> Container:
+    purchases = [
+        Purchase(
+            id=f"pur_{i}",
+            customer_id="cus_1",
+            purchased_at=NOW - timedelta(days=i),
+            lines=(PurchaseLine("MILK-1L", 2, 119), PurchaseLine("COFFEE-P", 1, 899, 100)),
+            store_id="store-1" if i % 2 else None,
+            recorded_at=NOW,
+        )
+        for i in range(4)
+    ]
+    await container.purchase_store.add_many(purchases, [purchase_recorded(p) for p in purchases])
+    return container
+
+
+def context(container: Container, principal: Principal) -> Context:
+    services = Services(
+        container.customers, container.purchases, container.catalogue, SubscriptionHub(container.bus)
+    )
+    return Context(services=services, principal=principal, request_id="req-1")
+
+
+async def via_strawberry(schema: OmnixSchema, query: str, variables: Any, ctx: Context) -> Any:
+    result = await schema.execute(query, variable_values=variables, context_value=ctx)
+    return result.data, [e.formatted for e in result.errors or []]
+
+
+async def via_fast_path(schema: OmnixSchema, query: str, variables: Any, ctx: Context) -> Any:
+    prepared = schema.fast_path.prepare(query, None)
+    assert prepared.errors is None and prepared.plan is not None, "query should compile"
+    data, errors = await schema.fast_path.execute(prepared, variables, ctx)
+    return data, [present_error(e, ctx.request_id).formatted for e in errors]
+
+
+@pytest.mark.parametrize(("query", "variables"), QUERIES)
+@pytest.mark.parametrize(
+    "principal",
+    [DEV_ADMIN, Principal("cus_1", frozenset({Role.CUSTOMER}), "cus_1"), Principal("a", frozenset({Role.ANALYST}))],
+    ids=["admin", "customer", "analyst"],
+)
+async def test_both_paths_agree(seeded: Container, principal: Principal, query: str, variables: Any) -> None:
+    schema = build_schema()
+    expected = await via_strawberry(schema, query, variables, context(seeded, principal))
+    actual = await via_fast_path(schema, query, variables, context(seeded, principal))
+    assert actual == expected
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "mutation { setConsent(customerId: \"cus_1\", input: {}) { __typename } }",
+        "{ __schema { types { name } } }",
+        "{ customer(id: \"cus_1\") { id @include(if: true) } }",
+    ],
+)
+def test_what_the_plan_cannot_express_falls_back(query: str) -> None:
+    prepared = build_schema().fast_path.prepare(query, None)
+    assert prepared.errors is None and prepared.plan is None
+
+
+def test_documents_that_do_not_validate_are_request_errors() -> None:
+    schema = build_schema(max_depth=3)
+    assert schema.fast_path.prepare("{ nope }", None).errors
+    assert schema.fast_path.prepare("{ customer(id: ", None).errors
+    deep = "{ customers { nodes { purchases { nodes { lines { product { name } } } } } } }"
+    assert schema.fast_path.prepare(deep, None).errors
