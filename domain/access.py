@@ -22,7 +22,7 @@ class Principal:
     customer_id: str | None = None
 
     def has(self, *roles: Role) -> bool:
-        return any(r in self.roles for r in roles)
+        return not self.roles.isdisjoint(roles)
 
     def can_read_customer(self, customer_id: str) -> bool:
         """Staff roles read every customer; a customer reads only themself."""

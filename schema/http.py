@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -181,7 +181,7 @@ def graphql_endpoint(
     async def endpoint(request: Request) -> Response:
         services: Services = request.app.state.services
         incoming = request.headers.get("x-request-id")
-        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else os.urandom(12).hex()
         if ide_html is not None and _wants_ide(request):
             return HTMLResponse(ide_html)
         media = negotiate(request.headers.get("accept"))

@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
+
+import orjson
 
 from domain.customers import Consent, Customer
 from domain.events import DomainEvent, LoggedEvent
@@ -124,6 +127,14 @@ def purchase_from_row(row: Row, lines: Sequence[PurchaseLine]) -> Purchase:
         store_id=row[4],
         lines=tuple(lines),
     )
+
+
+_new_line = partial(tuple.__new__, PurchaseLine)
+
+
+def lines_from_json(text: str) -> tuple[PurchaseLine, ...]:
+    """Lines from a ``[[sku, quantity, unit_price_cents, discount_cents], ...]`` array."""
+    return tuple(map(_new_line, orjson.loads(text)))
 
 
 def lines_by_purchase(rows: Sequence[Row]) -> dict[str, list[PurchaseLine]]:

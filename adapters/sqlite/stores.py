@@ -27,6 +27,7 @@ from adapters.sqlite.rows import (
     customer_row,
     line_rows,
     lines_by_purchase,
+    lines_from_json,
     product_from_row,
     product_row,
     purchase_from_row,
@@ -100,8 +101,15 @@ _SELECT_LINES_OF = f"""
 # afterwards. The correlated subquery is a range scan of purchases_by_customer per customer, so the
 # cost follows the page size, not the length of anyone's history: a ROW_NUMBER() window ranks every
 # purchase of every customer asked for, and measured ten times slower at 200 purchases each.
+# A purchase's lines as one JSON array of [sku, quantity, unit_price_cents, discount_cents] in
+# line order (the primary key's order), so a page of baskets is one statement and one row per
+# basket rather than one Python row per line.
+_LINES_JSON = """(
+    SELECT json_group_array(json_array(l.sku, l.quantity, l.unit_price_cents, l.discount_cents))
+    FROM purchase_lines AS l WHERE l.purchase_id = p.id
+)"""
 _NEWEST_PURCHASES = f"""
-    SELECT r.key, {", ".join(f"p.{c}" for c in PURCHASE_COLUMNS.split(", "))}
+    SELECT r.key, {", ".join(f"p.{c}" for c in PURCHASE_COLUMNS.split(", "))}, {_LINES_JSON}
     FROM json_each(?1) AS r
     JOIN purchases AS p ON p.rowid IN (
         SELECT q.rowid FROM purchases AS q
@@ -112,7 +120,7 @@ _NEWEST_PURCHASES = f"""
     ORDER BY r.key, p.purchased_at DESC, p.id DESC
 """
 _PURCHASES_AFTER = f"""
-    SELECT {PURCHASE_COLUMNS} FROM purchases
+    SELECT {PURCHASE_COLUMNS}, {_LINES_JSON} FROM purchases AS p
     WHERE customer_id = ? AND (purchased_at, id) < (?, ?)
     ORDER BY purchased_at DESC, id DESC
     LIMIT ?
@@ -406,22 +414,18 @@ def _purchase_pages(
     if newest:
         limit = max(requests[i].first for i in newest) + 1
         customer_ids = _ids_json([requests[i].customer_id for i in newest])
-        for key, *row in conn.execute(_NEWEST_PURCHASES, (customer_ids, limit)):
-            rows[newest[key]].append(tuple(row))
+        for row in conn.execute(_NEWEST_PURCHASES, (customer_ids, limit)):
+            rows[newest[row[0]]].append(row[1:])
     for i, position in enumerate(positions):
         if position is not None:
             request = requests[i]
             params = (request.customer_id, position[0], position[1], request.first + 1)
             rows[i] = conn.execute(_PURCHASES_AFTER, params).fetchall()
 
-    shown = {row[0] for i, request in enumerate(requests) for row in rows[i][: request.first]}
-    lines = lines_by_purchase(
-        conn.execute(_SELECT_LINES_OF, (_ids_json(sorted(shown)),)).fetchall() if shown else []
-    )
     pages: list[Page[Purchase]] = []
     for request, request_rows in zip(requests, rows, strict=True):
         shown_rows = request_rows[: request.first]
-        purchases = [purchase_from_row(row, lines.get(row[0], ())) for row in shown_rows]
+        purchases = [purchase_from_row(row, lines_from_json(row[5])) for row in shown_rows]
         last = shown_rows[-1] if shown_rows else None
         pages.append(
             Page(
