@@ -24,6 +24,4 @@ async def healthz(request: Request) -> Response:
     return Response(b"ok")
 
 
-app = Starlette(
-    routes=[Route("/graphql", graphql, methods=["POST"]), Route("/healthz", healthz)]
-)
+app = Starlette(routes=[Route("/graphql", graphql, methods=["POST"]), Route("/healthz", healthz)])

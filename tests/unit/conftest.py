@@ -16,7 +16,9 @@ NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 PRODUCTS = [
     Product("MILK-1L", "Whole milk 1 l", "Dairy", "Alpine", PriceTier.STANDARD, 1.0, "l", 119),
     Product("BREAD-W", "White loaf", "Bakery", "Hearth", PriceTier.BUDGET, 800, "g", 95),
-    Product("COFFEE-P", "Single-origin beans", "Beverages", "Ridge", PriceTier.PREMIUM, 250, "g", 899),
+    Product(
+        "COFFEE-P", "Single-origin beans", "Beverages", "Ridge", PriceTier.PREMIUM, 250, "g", 899
+    ),
 ]
 
 

@@ -34,7 +34,8 @@ def test_hs256_token_gives_roles() -> None:
 def test_customer_token_reads_only_their_own_data() -> None:
     principal = hs256().authenticate("Bearer " + token({"sub": "cus_1", "roles": "customer"}))
     assert principal.customer_id == "cus_1"
-    assert principal.can_read_customer("cus_1") and principal.can_read_pii("cus_1")
+    assert principal.can_read_customer("cus_1")
+    assert principal.can_read_pii("cus_1")
     assert not principal.can_read_customer("cus_2")
 
 

@@ -2,10 +2,12 @@
 store round trips, whatever the page size."""
 
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from domain.access import DEV_ADMIN
 from domain.events import purchase_recorded
 from domain.purchases import Purchase, PurchaseLine
 from domain.services.catalogue import CatalogueService
@@ -16,9 +18,7 @@ from schema.app import Container
 from schema.context import Context, Services
 from schema.schema import build_schema
 from subscriptions.hub import SubscriptionHub
-from domain.access import DEV_ADMIN
 from tests.unit.conftest import NOW
-from datetime import timedelta
 
 QUERY = """
 query Page($first: Int!) {
@@ -70,13 +70,17 @@ async def add_customers_with_purchases(container: Container, n: int) -> None:
 
 
 @pytest.mark.parametrize("page_size", [5, 40])
-async def test_store_round_trips_do_not_grow_with_the_page(container: Container, page_size: int) -> None:
+async def test_store_round_trips_do_not_grow_with_the_page(
+    container: Container, page_size: int
+) -> None:
     await add_customers_with_purchases(container, 40)
     calls: Counter[str] = Counter()
     customers = Counting(container.customer_store, calls, "customers")
     products = Counting(container.product_store, calls, "products")
     purchases = Counting(container.purchase_store, calls, "purchases")
-    idempotency = Idempotency(Counting(container.customer_store, calls, "idempotency"))  # unused here
+    idempotency = Idempotency(
+        Counting(container.customer_store, calls, "idempotency")
+    )  # unused here
     services = Services(
         customers=CustomerService(customers, idempotency, container.clock),
         purchases=PurchaseService(purchases, customers, products, idempotency, container.clock),

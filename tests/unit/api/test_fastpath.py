@@ -48,7 +48,10 @@ async def seeded(container: Container) -> Container:
 
 def context(container: Container, principal: Principal) -> Context:
     services = Services(
-        container.customers, container.purchases, container.catalogue, SubscriptionHub(container.bus)
+        container.customers,
+        container.purchases,
+        container.catalogue,
+        SubscriptionHub(container.bus),
     )
     return Context(services=services, principal=principal, request_id="req-1")
 
@@ -60,7 +63,8 @@ async def via_strawberry(schema: OmnixSchema, query: str, variables: Any, ctx: C
 
 async def via_fast_path(schema: OmnixSchema, query: str, variables: Any, ctx: Context) -> Any:
     prepared = schema.fast_path.prepare(query, None)
-    assert prepared.errors is None and prepared.plan is not None, "query should compile"
+    assert prepared.errors is None
+    assert prepared.plan is not None, "query should compile"
     data, errors = await schema.fast_path.execute(prepared, variables, ctx)
     return data, [present_error(e, ctx.request_id).formatted for e in errors]
 
@@ -68,10 +72,16 @@ async def via_fast_path(schema: OmnixSchema, query: str, variables: Any, ctx: Co
 @pytest.mark.parametrize(("query", "variables"), QUERIES)
 @pytest.mark.parametrize(
     "principal",
-    [DEV_ADMIN, Principal("cus_1", frozenset({Role.CUSTOMER}), "cus_1"), Principal("a", frozenset({Role.ANALYST}))],
+    [
+        DEV_ADMIN,
+        Principal("cus_1", frozenset({Role.CUSTOMER}), "cus_1"),
+        Principal("a", frozenset({Role.ANALYST})),
+    ],
     ids=["admin", "customer", "analyst"],
 )
-async def test_both_paths_agree(seeded: Container, principal: Principal, query: str, variables: Any) -> None:
+async def test_both_paths_agree(
+    seeded: Container, principal: Principal, query: str, variables: Any
+) -> None:
     schema = build_schema()
     expected = await via_strawberry(schema, query, variables, context(seeded, principal))
     actual = await via_fast_path(schema, query, variables, context(seeded, principal))
@@ -81,14 +91,15 @@ async def test_both_paths_agree(seeded: Container, principal: Principal, query: 
 @pytest.mark.parametrize(
     "query",
     [
-        "mutation { setConsent(customerId: \"cus_1\", input: {}) { __typename } }",
+        'mutation { setConsent(customerId: "cus_1", input: {}) { __typename } }',
         "{ __schema { types { name } } }",
-        "{ customer(id: \"cus_1\") { id @include(if: true) } }",
+        '{ customer(id: "cus_1") { id @include(if: true) } }',
     ],
 )
 def test_what_the_plan_cannot_express_falls_back(query: str) -> None:
     prepared = build_schema().fast_path.prepare(query, None)
-    assert prepared.errors is None and prepared.plan is None
+    assert prepared.errors is None
+    assert prepared.plan is None
 
 
 def test_documents_that_do_not_validate_are_request_errors() -> None:

@@ -16,30 +16,44 @@ async def test_register_normalises_and_defaults_consent_to_none(container: Conta
 
 @pytest.mark.parametrize(
     ("name", "email", "code"),
-    [("", "a@b.co", "INVALID_NAME"), ("x" * 201, "a@b.co", "INVALID_NAME"), ("A", "nope", "INVALID_EMAIL")],
+    [
+        ("", "a@b.co", "INVALID_NAME"),
+        ("x" * 201, "a@b.co", "INVALID_NAME"),
+        ("A", "nope", "INVALID_EMAIL"),
+    ],
 )
 async def test_invalid_registration_writes_nothing(
     container: Container, name: str, email: str, code: str
 ) -> None:
     before = (await container.customer_store.count(), await container.events.head())
     with pytest.raises(ValidationError) as raised:
-        await container.customers.register(name=name, email=email, consent=None, idempotency_key=None)
+        await container.customers.register(
+            name=name, email=email, consent=None, idempotency_key=None
+        )
     assert raised.value.code == code
     assert (await container.customer_store.count(), await container.events.head()) == before
 
 
 async def test_an_email_is_registered_once(container: Container) -> None:
-    await container.customers.register(name="A", email="dup@example.com", consent=None, idempotency_key=None)
+    await container.customers.register(
+        name="A", email="dup@example.com", consent=None, idempotency_key=None
+    )
     before = (await container.customer_store.count(), await container.events.head())
     with pytest.raises(ConflictError) as raised:
-        await container.customers.register(name="B", email="DUP@example.com", consent=None, idempotency_key=None)
+        await container.customers.register(
+            name="B", email="DUP@example.com", consent=None, idempotency_key=None
+        )
     assert raised.value.code == "EMAIL_TAKEN"
     assert (await container.customer_store.count(), await container.events.head()) == before
 
 
 async def test_registration_retry_returns_the_first_customer(container: Container) -> None:
-    first = await container.customers.register(name="A", email="a@example.com", consent=None, idempotency_key="r-1")
-    again = await container.customers.register(name="A", email="a@example.com", consent=None, idempotency_key="r-1")
+    first = await container.customers.register(
+        name="A", email="a@example.com", consent=None, idempotency_key="r-1"
+    )
+    again = await container.customers.register(
+        name="A", email="a@example.com", consent=None, idempotency_key="r-1"
+    )
     assert again == first
 
 

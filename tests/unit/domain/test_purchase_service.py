@@ -13,7 +13,9 @@ async def snapshot(c: Container) -> tuple[int, int]:
     return await c.purchase_store.count(), await c.events.head()
 
 
-async def test_a_purchase_is_recorded_with_catalogue_prices_and_its_event(container: Container) -> None:
+async def test_a_purchase_is_recorded_with_catalogue_prices_and_its_event(
+    container: Container,
+) -> None:
     before_events = await container.events.head()
     purchase = await container.purchases.record(
         customer_id="cus_1",
@@ -44,7 +46,7 @@ async def test_a_purchase_is_recorded_with_catalogue_prices_and_its_event(contai
     ],
 )  # fmt: skip
 async def test_bad_input_gets_a_typed_error_and_writes_nothing(
-    c: Container, kwargs: dict[str, object], error: type[Exception], code: str, field: str
+    container: Container, kwargs: dict[str, object], error: type[Exception], code: str, field: str
 ) -> None:
     before = await snapshot(container)
     kwargs.setdefault("customer_id", "cus_1")
@@ -57,9 +59,13 @@ async def test_bad_input_gets_a_typed_error_and_writes_nothing(
 
 async def test_a_retry_with_the_same_key_returns_the_first_purchase(container: Container) -> None:
     lines = [LineRequest("BREAD-W", 1)]
-    first = await container.purchases.record(customer_id="cus_1", lines=lines, idempotency_key="k-1")
+    first = await container.purchases.record(
+        customer_id="cus_1", lines=lines, idempotency_key="k-1"
+    )
     before = await snapshot(container)
-    again = await container.purchases.record(customer_id="cus_1", lines=lines, idempotency_key="k-1")
+    again = await container.purchases.record(
+        customer_id="cus_1", lines=lines, idempotency_key="k-1"
+    )
     assert again == first
     assert await snapshot(container) == before
 
@@ -68,21 +74,30 @@ async def test_concurrent_retries_create_one_purchase(container: Container) -> N
     lines = [LineRequest("BREAD-W", 3)]
     before_count, _ = await snapshot(container)
     results = await asyncio.gather(
-        *(container.purchases.record(customer_id="cus_2", lines=lines, idempotency_key="k-2") for _ in range(8))
+        *(
+            container.purchases.record(customer_id="cus_2", lines=lines, idempotency_key="k-2")
+            for _ in range(8)
+        )
     )
     assert len({p.id for p in results}) == 1
     assert (await snapshot(container))[0] == before_count + 1
 
 
 async def test_reusing_a_key_with_different_input_is_a_conflict(container: Container) -> None:
-    await container.purchases.record(customer_id="cus_1", lines=[LineRequest("BREAD-W", 1)], idempotency_key="k-3")
+    await container.purchases.record(
+        customer_id="cus_1", lines=[LineRequest("BREAD-W", 1)], idempotency_key="k-3"
+    )
     before = await snapshot(container)
     with pytest.raises(ConflictError) as raised:
-        await container.purchases.record(customer_id="cus_1", lines=[LineRequest("BREAD-W", 2)], idempotency_key="k-3")
+        await container.purchases.record(
+            customer_id="cus_1", lines=[LineRequest("BREAD-W", 2)], idempotency_key="k-3"
+        )
     assert raised.value.code == "IDEMPOTENCY_KEY_REUSED"
     assert await snapshot(container) == before
 
 
 async def test_a_malformed_idempotency_key_is_refused(container: Container) -> None:
     with pytest.raises(ValidationError):
-        await container.purchases.record(customer_id="cus_1", lines=[LineRequest("BREAD-W", 1)], idempotency_key="has space")
+        await container.purchases.record(
+            customer_id="cus_1", lines=[LineRequest("BREAD-W", 1)], idempotency_key="has space"
+        )
