@@ -243,6 +243,26 @@ def create_app(settings: Settings) -> Starlette:
             return JSONResponse({"status": "unavailable", "reason": e.code}, status_code=503)
         return JSONResponse({"status": "ready"})
 
+    async def statusz(request: Request) -> Response:
+        """Live counters for operators: subscriptions per channel and the relay's position."""
+        container: Container | None = getattr(request.app.state, "container", None)
+        services: Services | None = getattr(request.app.state, "services", None)
+        if container is None or services is None:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        return JSONResponse(
+            {
+                "subscriptions": {
+                    "listeners": services.hub.stats(),
+                    "busSubscriptions": services.hub.pumps,
+                    "delivered": services.hub.delivered,
+                },
+                "relay": {
+                    "position": container.relay.position,
+                    "published": container.relay.published,
+                },
+            }
+        )
+
     return Starlette(
         routes=[
             Route(
@@ -253,6 +273,7 @@ def create_app(settings: Settings) -> Starlette:
             WebSocketRoute("/graphql", _WebSocketGraphQL(schema, authenticator, settings)),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/statusz", statusz),
         ],
         lifespan=lifespan,
     )

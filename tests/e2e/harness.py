@@ -421,6 +421,13 @@ class NodeProcess:
             )
         return rest
 
+    def kill(self) -> None:
+        """End the client abruptly (SIGKILL, so no close frame), as a crashed client would."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.stop()
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
