@@ -99,28 +99,16 @@ class ObjectPlan:
     type: GraphQLObjectType
     fields: list[FieldPlan] = field(default_factory=list)
     keys: tuple[str, ...] = ()
-    constants: list[tuple[str, str]] = field(default_factory=list)
-    leaves: list[tuple[str, str, Callable[[Any], Any], bool, FieldPlan]] = field(
-        default_factory=list
-    )
-    others: list[FieldPlan] = field(default_factory=list)
     build: Callable[[Any], dict[str, Any]] | None = None
 
     def seal(self) -> ObjectPlan:
-        """Group the fields for execution: attribute leaves are read in one tight loop, the
-        rest (objects, lists, resolvers) one by one; ``keys`` keeps the response order."""
+        """Fix the response key order and, for an object made only of attribute leaves (a
+        basket line, a page info), generate a builder that makes its dict in one call."""
         self.keys = tuple(f.key for f in self.fields)
-        for f in self.fields:
-            if f.kind == _TYPENAME:
-                assert f.typename is not None
-                self.constants.append((f.key, f.typename))
-            elif f.kind == _DEFAULT and f.completer.kind == _LEAF:
-                assert f.attr is not None
-                assert f.completer.serialize is not None
-                self.leaves.append((f.key, f.attr, f.completer.serialize, f.completer.nullable, f))
-            else:
-                self.others.append(f)
-        if not self.others:
+        if all(
+            f.kind == _TYPENAME or (f.kind == _DEFAULT and f.completer.kind == _LEAF)
+            for f in self.fields
+        ):
             self.build = _generate_builder(self)
         return self
 
@@ -136,18 +124,22 @@ def _generate_builder(plan: ObjectPlan) -> Callable[[Any], dict[str, Any]] | Non
     namespace: dict[str, Any] = {"_Slow": _SlowPathError}
     body = ["def build(source):"]
     expressions: dict[str, str] = {}
-    for key, constant in plan.constants:
-        expressions[key] = repr(constant)
-    for i, (key, attr, serialize, nullable, _f) in enumerate(plan.leaves):
-        if not attr.isidentifier():
+    for i, f in enumerate(plan.fields):
+        if f.kind == _TYPENAME:
+            expressions[f.key] = repr(plan.type.name)
+            continue
+        attr, serialize = f.attr, f.completer.serialize
+        if attr is None or serialize is None or not attr.isidentifier():
             return None
         namespace[f"s{i}"] = serialize
         body.append(f"    v{i} = source.{attr}")
-        if nullable:
-            expressions[key] = f"None if v{i} is None else s{i}(v{i})"
+        template = _INLINE.get(serialize, "{s}({v})")
+        serialized = "(" + template.format(v=f"v{i}", s=f"s{i}") + ")"
+        if f.completer.nullable:
+            expressions[f.key] = f"None if v{i} is None else {serialized}"
         else:
             body.append(f"    if v{i} is None: raise _Slow")
-            expressions[key] = f"s{i}(v{i})"
+            expressions[f.key] = serialized
     items = ", ".join(f"{key!r}: {expressions[key]}" for key in plan.keys)
     body.append(f"    return {{{items}}}")
     exec(compile("\n".join(body), f"<plan {plan.type.name}>", "exec"), namespace)
@@ -258,10 +250,15 @@ class _Compiler:
         raise _Unsupported(f"abstract type {type_}")
 
 
+_INLINE: dict[Callable[[Any], Any], str] = {}
+
+
 def _passthrough(python_type: type, fallback: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def serialize(value: Any) -> Any:
         return value if type(value) is python_type else fallback(value)
 
+    # Generated builders inline the check instead of calling this function.
+    _INLINE[serialize] = "{v} if {v}.__class__ is " + python_type.__name__ + " else {s}({v})"
     return serialize
 
 
@@ -269,6 +266,11 @@ def _serialize_int(value: Any) -> Any:
     if type(value) is int and -2147483648 <= value <= 2147483647:
         return value
     return GraphQLInt.serialize(value)
+
+
+_INLINE[_serialize_int] = (
+    "{v} if {v}.__class__ is int and -2147483648 <= {v} <= 2147483647 else {s}({v})"
+)
 
 
 def _serializer(type_: Any) -> Callable[[Any], Any]:
@@ -306,6 +308,17 @@ class _Slot:
     key: Any
     nullable: bool
     parent: _Slot | None
+    dead: bool = False
+
+
+def _alive(slot: _Slot | None) -> bool:
+    """False once a null propagated through this object or one of its ancestors: graphql-core
+    stops completing an object at its first failing non-null field, and so does the plan."""
+    while slot is not None:
+        if slot.dead:
+            return False
+        slot = slot.parent
+    return True
 
 
 class FastPath:
@@ -426,33 +439,9 @@ class _Run:
             pending: list[tuple[Any, FieldPlan, dict[str, Any], Path, _Slot | None]] = []
             next_work: list[Any] = []
             for object_plan, source, out, path, slot in work:
-                out.update(dict.fromkeys(object_plan.keys))
-                for key, constant in object_plan.constants:
-                    out[key] = constant
-                for key, attr, serialize, nullable, f in object_plan.leaves:
-                    try:
-                        value = getattr(source, attr)
-                        if value is not None:
-                            out[key] = serialize(value)
-                        elif not nullable:
-                            self.null_error(f, Path(path, key, object_plan.type.name), slot)
-                    except Exception as e:
-                        self.field_error(e, f, out, Path(path, key, object_plan.type.name), slot)
-                for f in object_plan.others:
-                    field_path = Path(path, f.key, object_plan.type.name)
-                    try:
-                        if f.kind == _DEFAULT:
-                            value = getattr(source, f.attr or "", None)
-                        else:
-                            value = f.resolve(source, self.info(f, field_path), **self.arguments(f))
-                            if inspect.isawaitable(value):
-                                pending.append((value, f, out, field_path, slot))
-                                continue
-                        self.complete(
-                            f, f.completer, value, out, f.key, field_path, slot, next_work
-                        )
-                    except Exception as e:
-                        self.field_error(e, f, out, field_path, slot)
+                if self.root_null or not _alive(slot):
+                    continue
+                self.fill(object_plan, source, out, path, slot, pending, next_work)
             if pending:
                 if len(pending) == 1:
                     try:
@@ -462,6 +451,8 @@ class _Run:
                 else:
                     results = await asyncio.gather(*(p[0] for p in pending), return_exceptions=True)
                 for (_, f, out, field_path, slot), value in zip(pending, results, strict=True):
+                    if self.root_null or not _alive(slot):
+                        continue
                     try:
                         if isinstance(value, BaseException):
                             raise value
@@ -472,6 +463,45 @@ class _Run:
                         self.field_error(e, f, out, field_path, slot)
             work = next_work
         return None if self.root_null else data
+
+    def fill(
+        self,
+        object_plan: ObjectPlan,
+        source: Any,
+        out: dict[str, Any],
+        path: Path | None,
+        slot: _Slot | None,
+        pending: list[Any],
+        next_work: list[Any],
+    ) -> None:
+        """Complete one object's fields; stop at the first one whose null kills the object."""
+        out.update(dict.fromkeys(object_plan.keys))
+        typename = object_plan.type.name
+        for f in object_plan.fields:
+            kind = f.kind
+            if kind == _TYPENAME:
+                out[f.key] = typename
+                continue
+            field_path = None
+            try:
+                if kind == _DEFAULT:
+                    value = getattr(source, f.attr or "")
+                    completer = f.completer
+                    if completer.kind == _LEAF and value is not None:
+                        out[f.key] = completer.serialize(value)  # type: ignore[misc]
+                        continue
+                    field_path = Path(path, f.key, typename)
+                else:
+                    field_path = Path(path, f.key, typename)
+                    value = f.resolve(source, self.info(f, field_path), **self.arguments(f))
+                    if inspect.isawaitable(value):
+                        pending.append((value, f, out, field_path, slot))
+                        continue
+                self.complete(f, f.completer, value, out, f.key, field_path, slot, next_work)
+            except Exception as e:
+                self.field_error(e, f, out, field_path or Path(path, f.key, typename), slot)
+            if self.root_null or (slot is not None and slot.dead):
+                return
 
     def complete(
         self,
@@ -505,21 +535,26 @@ class _Run:
             container[key] = out
             next_work.append((plan, value, out, path, _Slot(container, key, c.nullable, slot)))
         else:
-            values = list(value)
+            values = value if isinstance(value, list | tuple) else list(value)
+            item = c.item
+            assert item is not None
+            if not item.nullable:
+                if item.kind == _OBJECT and item.plan is not None and item.plan.build is not None:
+                    build = item.plan.build
+                    try:
+                        container[key] = [build(v) for v in values]
+                        return
+                    except Exception:  # the item loop below reports it precisely
+                        pass
+                elif item.kind == _LEAF:
+                    serialize = item.serialize
+                    assert serialize is not None
+                    if None not in values:
+                        container[key] = [serialize(v) for v in values]
+                        return
             items: list[Any] = [None] * len(values)
             container[key] = items
             list_slot = _Slot(container, key, c.nullable, slot)
-            item = c.item
-            assert item is not None
-            if item.kind == _LEAF and item.nullable is False:
-                serialize = item.serialize
-                assert serialize is not None
-                for i, v in enumerate(values):
-                    if v is None:
-                        self.null_error(f, Path(path, i, None), list_slot)
-                        return
-                    items[i] = serialize(v)
-                return
             for i, v in enumerate(values):
                 item_path = Path(path, i, None)
                 try:
@@ -541,17 +576,14 @@ class _Run:
             self.propagate(slot)
 
     def null_error(self, f: FieldPlan, path: Path, slot: _Slot | None) -> None:
-        self.errors.append(
-            GraphQLError(
-                f"Cannot return null for non-nullable field {f.label}.",
-                f.nodes,
-                path=path.as_list(),
-            )
-        )
+        # As graphql-core does: a broken non-null promise is the server's fault (masked).
+        violation = TypeError(f"Cannot return null for non-nullable field {f.label}.")
+        self.errors.append(located_error(violation, f.nodes, path.as_list()))
         self.propagate(slot)
 
     def propagate(self, slot: _Slot | None) -> None:
         while slot is not None:
+            slot.dead = True
             if slot.nullable:
                 slot.container[slot.key] = None
                 return

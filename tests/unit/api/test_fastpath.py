@@ -108,3 +108,50 @@ def test_documents_that_do_not_validate_are_request_errors() -> None:
     assert schema.fast_path.prepare("{ customer(id: ", None).errors
     deep = "{ customers { nodes { purchases { nodes { lines { product { name } } } } } } }"
     assert schema.fast_path.prepare(deep, None).errors
+
+
+class BrokenPages:
+    """Purchase pages whose data breaks the schema's non-null promises, as a faulty adapter
+    might: the error must surface and the null must travel to the nearest nullable field."""
+
+    def __init__(self, lines: tuple[Any, ...]) -> None:
+        self._lines = lines
+
+    async def pages_for_customers(self, requests: Any) -> Any:
+        from domain.pagination import Page
+
+        purchase = Purchase(id="pur_bad", customer_id="cus_1", purchased_at=NOW, lines=self._lines)
+        return [Page(items=[purchase], end_cursor=None, has_next_page=False) for _ in requests]
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        (PurchaseLine(None, 1, 100), PurchaseLine("MILK-1L", 1, 119)),  # type: ignore[arg-type]
+        (PurchaseLine("MILK-1L", 1, 100), None),
+        (PurchaseLine("MILK-1L", "lots", 100),),  # type: ignore[arg-type]
+    ],
+    ids=["null-in-non-null-leaf", "null-list-item", "unserialisable-int"],
+)
+@pytest.mark.parametrize(
+    "query",
+    [
+        '{ customer(id: "cus_1") { id purchases { nodes { id lines { sku quantity } } } } }',
+        '{ a: customer(id: "cus_1") { purchases { nodes { lines { sku } total } } } b: product(sku: "MILK-1L") { sku } }',
+    ],
+)
+async def test_nulls_and_errors_propagate_alike(
+    container: Container, lines: tuple[Any, ...], query: str
+) -> None:
+    services = Services(
+        container.customers,
+        BrokenPages(lines),  # type: ignore[arg-type]
+        container.catalogue,
+        SubscriptionHub(container.bus),
+    )
+    schema = build_schema()
+    ctx = Context(services=services, principal=DEV_ADMIN, request_id="r")
+    expected = await via_strawberry(schema, query, None, ctx)
+    actual = await via_fast_path(schema, query, None, Context(services, DEV_ADMIN, "r"))
+    assert actual == expected
+    assert expected[1], "the broken data must be reported"
