@@ -113,6 +113,22 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        2,
+        "each purchase keeps its lines as a JSON array: baskets never change once accepted, and a "
+        "page of them is then read as one row per basket, without a join",
+        (
+            "ALTER TABLE purchases ADD COLUMN lines TEXT NOT NULL DEFAULT '[]'",
+            """
+            UPDATE purchases SET lines = (
+                SELECT json_group_array(
+                    json_array(l.sku, l.quantity, l.unit_price_cents, l.discount_cents)
+                )
+                FROM purchase_lines AS l WHERE l.purchase_id = purchases.id
+            )
+            """,
+        ),
+    ),
 )
 
 

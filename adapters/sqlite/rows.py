@@ -8,7 +8,6 @@ timezone-aware UTC datetimes. Money is integer cents; JSON columns are compact J
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -28,8 +27,7 @@ CUSTOMER_COLUMNS = (
     "household_size"
 )
 PRODUCT_COLUMNS = "sku, name, category, brand, price_tier, pack_size, unit, price_cents, tags"
-PURCHASE_COLUMNS = "id, customer_id, purchased_at, recorded_at, store_id"
-LINE_COLUMNS = "purchase_id, sku, quantity, unit_price_cents, discount_cents"
+PURCHASE_COLUMNS = "id, customer_id, purchased_at, recorded_at, store_id, lines"
 EVENT_COLUMNS = "position, id, type, customer_id, occurred_at, payload"
 CLAIM_COLUMNS = "scope, key, request_hash, result_id, created_at"
 
@@ -107,6 +105,7 @@ def purchase_row(purchase: Purchase) -> Row:
         db_time(purchase.purchased_at),
         db_time(recorded_at) if recorded_at is not None else None,
         purchase.store_id,
+        orjson.dumps([tuple(line) for line in purchase.lines]).decode(),
     )
 
 
@@ -117,7 +116,8 @@ def line_rows(purchase: Purchase) -> list[Row]:
     ]
 
 
-def purchase_from_row(row: Row, lines: Sequence[PurchaseLine]) -> Purchase:
+def purchase_from_row(row: Row) -> Purchase:
+    """A purchase from ``PURCHASE_COLUMNS``, its lines from the ``lines`` JSON column."""
     recorded_at = row[3]
     return Purchase(
         id=row[0],
@@ -125,7 +125,7 @@ def purchase_from_row(row: Row, lines: Sequence[PurchaseLine]) -> Purchase:
         purchased_at=datetime.fromisoformat(row[2]),
         recorded_at=datetime.fromisoformat(recorded_at) if recorded_at is not None else None,
         store_id=row[4],
-        lines=tuple(lines),
+        lines=lines_from_json(row[5]),
     )
 
 
@@ -135,16 +135,6 @@ _new_line = partial(tuple.__new__, PurchaseLine)
 def lines_from_json(text: str) -> tuple[PurchaseLine, ...]:
     """Lines from a ``[[sku, quantity, unit_price_cents, discount_cents], ...]`` array."""
     return tuple(map(_new_line, orjson.loads(text)))
-
-
-def lines_by_purchase(rows: Sequence[Row]) -> dict[str, list[PurchaseLine]]:
-    """Group ``LINE_COLUMNS`` rows, already in line order, by purchase id."""
-    grouped: dict[str, list[PurchaseLine]] = {}
-    for purchase_id, sku, quantity, unit_price, discount in rows:
-        grouped.setdefault(purchase_id, []).append(
-            PurchaseLine(sku, quantity, unit_price, discount)
-        )
-    return grouped
 
 
 def event_row(event: DomainEvent) -> Row:

@@ -17,7 +17,6 @@ from adapters.sqlite.database import SqliteDatabase
 from adapters.sqlite.rows import (
     CLAIM_COLUMNS,
     CUSTOMER_COLUMNS,
-    LINE_COLUMNS,
     PRODUCT_COLUMNS,
     PURCHASE_COLUMNS,
     Row,
@@ -26,8 +25,6 @@ from adapters.sqlite.rows import (
     customer_from_row,
     customer_row,
     line_rows,
-    lines_by_purchase,
-    lines_from_json,
     product_from_row,
     product_row,
     purchase_from_row,
@@ -82,7 +79,7 @@ _SELECT_PRODUCTS = (
     f"SELECT {PRODUCT_COLUMNS} FROM products WHERE sku IN (SELECT value FROM json_each(?))"
 )
 
-_INSERT_PURCHASE = f"INSERT INTO purchases ({PURCHASE_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
+_INSERT_PURCHASE = f"INSERT INTO purchases ({PURCHASE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
 _INSERT_LINE = (
     "INSERT INTO purchase_lines "
     "(purchase_id, line_no, sku, quantity, unit_price_cents, discount_cents) "
@@ -90,26 +87,13 @@ _INSERT_LINE = (
 )
 _SELECT_PURCHASE = f"SELECT {PURCHASE_COLUMNS} FROM purchases WHERE id = ?"
 _EXISTING_PURCHASES = "SELECT id FROM purchases WHERE id IN (SELECT value FROM json_each(?))"
-_SELECT_LINES = f"SELECT {LINE_COLUMNS} FROM purchase_lines WHERE purchase_id = ? ORDER BY line_no"
-_SELECT_LINES_OF = f"""
-    SELECT {LINE_COLUMNS} FROM purchase_lines
-    WHERE purchase_id IN (SELECT value FROM json_each(?))
-    ORDER BY purchase_id, line_no
-"""
 # The newest ``?2`` purchases of each customer in ``?1`` (a JSON array), tagged with the customer's
 # index in it; ``?2`` is the largest page asked for plus one, and each page is cut to its own size
 # afterwards. The correlated subquery is a range scan of purchases_by_customer per customer, so the
 # cost follows the page size, not the length of anyone's history: a ROW_NUMBER() window ranks every
 # purchase of every customer asked for, and measured ten times slower at 200 purchases each.
-# A purchase's lines as one JSON array of [sku, quantity, unit_price_cents, discount_cents] in
-# line order (the primary key's order), so a page of baskets is one statement and one row per
-# basket rather than one Python row per line.
-_LINES_JSON = """(
-    SELECT json_group_array(json_array(l.sku, l.quantity, l.unit_price_cents, l.discount_cents))
-    FROM purchase_lines AS l WHERE l.purchase_id = p.id
-)"""
 _NEWEST_PURCHASES = f"""
-    SELECT r.key, {", ".join(f"p.{c}" for c in PURCHASE_COLUMNS.split(", "))}, {_LINES_JSON}
+    SELECT r.key, {", ".join(f"p.{c}" for c in PURCHASE_COLUMNS.split(", "))}
     FROM json_each(?1) AS r
     JOIN purchases AS p ON p.rowid IN (
         SELECT q.rowid FROM purchases AS q
@@ -120,7 +104,7 @@ _NEWEST_PURCHASES = f"""
     ORDER BY r.key, p.purchased_at DESC, p.id DESC
 """
 _PURCHASES_AFTER = f"""
-    SELECT {PURCHASE_COLUMNS}, {_LINES_JSON} FROM purchases AS p
+    SELECT {PURCHASE_COLUMNS} FROM purchases
     WHERE customer_id = ? AND (purchased_at, id) < (?, ?)
     ORDER BY purchased_at DESC, id DESC
     LIMIT ?
@@ -400,8 +384,7 @@ def _purchase(purchase_id: str, conn: sqlite3.Connection) -> Purchase | None:
     row = conn.execute(_SELECT_PURCHASE, (purchase_id,)).fetchone()
     if row is None:
         return None
-    lines = lines_by_purchase(conn.execute(_SELECT_LINES, (purchase_id,)).fetchall())
-    return purchase_from_row(row, lines.get(purchase_id, ()))
+    return purchase_from_row(row)
 
 
 def _purchase_pages(
@@ -425,7 +408,7 @@ def _purchase_pages(
     pages: list[Page[Purchase]] = []
     for request, request_rows in zip(requests, rows, strict=True):
         shown_rows = request_rows[: request.first]
-        purchases = [purchase_from_row(row, lines_from_json(row[5])) for row in shown_rows]
+        purchases = [purchase_from_row(row) for row in shown_rows]
         last = shown_rows[-1] if shown_rows else None
         pages.append(
             Page(

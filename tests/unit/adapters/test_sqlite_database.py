@@ -245,3 +245,32 @@ async def test_events_from_another_process_are_seen_by_polling(database_path: Pa
 
         assert time.monotonic() - started >= 0.15
         assert [e.event.customer_id for e in await log.read(after=head, limit=5)] == ["cus_2"]
+
+
+async def test_upgrading_from_version_1_backfills_each_purchases_lines(tmp_path: Path) -> None:
+    from adapters.sqlite.stores import SqlitePurchaseStore
+    from domain.purchases import PurchaseLine
+
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        migrate(conn, MIGRATIONS[:1])
+        conn.execute(
+            "INSERT INTO purchases (id, customer_id, purchased_at, recorded_at, store_id) "
+            "VALUES ('pur_old', 'cus_1', '2025-01-02T10:00:00.000000+00:00', NULL, NULL)"
+        )
+        conn.executemany(
+            "INSERT INTO purchase_lines VALUES ('pur_old', ?, ?, ?, ?, ?)",
+            [(2, "BREAD-W", 1, 95, 0), (1, "MILK-1L", 2, 119, 10)],
+        )
+    finally:
+        conn.close()
+
+    db = SqliteDatabase(path)
+    await db.open()
+    try:
+        purchase = await SqlitePurchaseStore(db).get("pur_old")
+    finally:
+        await db.close()
+    assert purchase is not None
+    assert purchase.lines == (PurchaseLine("MILK-1L", 2, 119, 10), PurchaseLine("BREAD-W", 1, 95, 0))
