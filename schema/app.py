@@ -45,6 +45,7 @@ from domain.services.importing import TransactionImporter
 from domain.services.purchases import PurchaseLimits, PurchaseService
 from domain.services.relay import EventRelay
 from schema.auth import AuthenticationError, Authenticator
+from schema.collector import CollectorSchedule
 from schema.context import Context, Services
 from schema.http import graphql_endpoint
 from schema.schema import OmnixSchema, build_schema
@@ -221,9 +222,15 @@ def create_app(settings: Settings) -> Starlette:
             )
             await container.relay.start()
             relay = asyncio.create_task(container.relay.run(), name="event-relay")
+            collector = None
+            if settings.gc_interval > 0:
+                collector = CollectorSchedule(interval=settings.gc_interval)
+                collector.start()
             try:
                 yield
             finally:
+                if collector is not None:
+                    await collector.stop()
                 relay.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await relay

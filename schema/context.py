@@ -30,33 +30,39 @@ class Services:
 
 
 class Loaders:
-    """Per-request DataLoaders: each batches one resolver pass's lookups into one store call."""
+    """Per-request DataLoaders: each batches one resolver pass's lookups into one store call.
+
+    The load functions close over the services, never over ``self``: a loader that referred back
+    to its holder would make a reference cycle, and every customer and basket a request loaded
+    would then wait for the cyclic garbage collector instead of being freed when the request
+    ends."""
 
     def __init__(self, services: Services) -> None:
         self._services = services
 
     @cached_property
     def customer(self) -> DataLoader[str, Customer | None]:
+        customers = self._services.customers
+
         async def load(ids: list[str]) -> list[Customer | None]:
-            found = await self._services.customers.get_many(ids)
+            found = await customers.get_many(ids)
             return [found.get(i) for i in ids]
 
         return DataLoader(load_fn=load)
 
     @cached_property
     def product(self) -> DataLoader[str, Product | None]:
+        catalogue = self._services.catalogue
+
         async def load(skus: list[str]) -> list[Product | None]:
-            found = await self._services.catalogue.get_many(skus)
+            found = await catalogue.get_many(skus)
             return [found.get(s) for s in skus]
 
         return DataLoader(load_fn=load)
 
     @cached_property
     def purchases(self) -> DataLoader[PurchasePageRequest, Page[Purchase]]:
-        async def load(requests: list[PurchasePageRequest]) -> list[Page[Purchase]]:
-            return await self._services.purchases.pages_for_customers(requests)
-
-        return DataLoader(load_fn=load)
+        return DataLoader(load_fn=self._services.purchases.pages_for_customers)
 
 
 @dataclass

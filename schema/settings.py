@@ -55,6 +55,7 @@ class Settings:
     max_aliases: int = 30
     db_threads: int = 4
     db_timeout_seconds: float = 10.0
+    gc_interval: float = 1.0
 
     @property
     def sqlite_path(self) -> Path:
@@ -110,6 +111,15 @@ class Settings:
         ):
             if (v := get(key)) is not None and v != "":
                 values[attr] = _int(v, f"OMNIX_{key}", low, high)
+        if (v := get("GC_INTERVAL")) is not None and v != "":
+            try:
+                values["gc_interval"] = float(v)
+            except ValueError as e:
+                raise SettingsError(
+                    f"OMNIX_GC_INTERVAL must be a number of seconds, got {v!r}"
+                ) from e
+            if not 0 <= values["gc_interval"] <= 3600:  # type: ignore[operator]
+                raise SettingsError("OMNIX_GC_INTERVAL must be between 0 (off) and 3600 seconds")
         settings = replace(base, **values)  # type: ignore[arg-type]
         settings.validate()
         return settings

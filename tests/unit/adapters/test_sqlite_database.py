@@ -273,4 +273,7 @@ async def test_upgrading_from_version_1_backfills_each_purchases_lines(tmp_path:
     finally:
         await db.close()
     assert purchase is not None
-    assert purchase.lines == (PurchaseLine("MILK-1L", 2, 119, 10), PurchaseLine("BREAD-W", 1, 95, 0))
+    assert purchase.lines == (
+        PurchaseLine("MILK-1L", 2, 119, 10),
+        PurchaseLine("BREAD-W", 1, 95, 0),
+    )
