@@ -102,15 +102,29 @@ class ObjectPlan:
     build: Callable[[Any], dict[str, Any]] | None = None
 
     def seal(self) -> ObjectPlan:
-        """Fix the response key order and, for an object made only of attribute leaves (a
-        basket line, a page info), generate a builder that makes its dict in one call."""
+        """Fix the response key order and, for a static object, generate its builder.
+
+        An object is static when every field is read from an attribute and is a leaf, a static
+        object, or a list of leaves or static objects (a basket, its lines, a page of
+        baskets): its builder makes the whole subtree in one call. Plans are sealed bottom-up,
+        so the builders of nested objects exist when their parent's is generated."""
         self.keys = tuple(f.key for f in self.fields)
         if all(
-            f.kind == _TYPENAME or (f.kind == _DEFAULT and f.completer.kind == _LEAF)
+            f.kind == _TYPENAME or (f.kind == _DEFAULT and _static(f.completer))
             for f in self.fields
         ):
             self.build = _generate_builder(self)
         return self
+
+
+def _static(c: Completer) -> bool:
+    if c.kind == _LEAF:
+        return True
+    if c.kind == _OBJECT:
+        return c.plan is not None and c.plan.build is not None
+    item = c.item
+    assert item is not None
+    return not item.nullable and item.kind != _LIST and _static(item)
 
 
 class _SlowPathError(Exception):
@@ -119,8 +133,9 @@ class _SlowPathError(Exception):
 
 
 def _generate_builder(plan: ObjectPlan) -> Callable[[Any], dict[str, Any]] | None:
-    """Python source for an object whose fields are all attribute leaves: one function that
-    reads each attribute and returns the finished dict, keys in response order."""
+    """Python source for a static object: one function that reads each attribute and returns
+    the finished dict (nested objects and lists included), keys in response order. Anything
+    it does not expect raises, and the caller redoes the object on the generic path."""
     namespace: dict[str, Any] = {"_Slow": _SlowPathError}
     body = ["def build(source):"]
     expressions: dict[str, str] = {}
@@ -128,18 +143,42 @@ def _generate_builder(plan: ObjectPlan) -> Callable[[Any], dict[str, Any]] | Non
         if f.kind == _TYPENAME:
             expressions[f.key] = repr(plan.type.name)
             continue
-        attr, serialize = f.attr, f.completer.serialize
-        if attr is None or serialize is None or not attr.isidentifier():
+        attr, c = f.attr, f.completer
+        if attr is None or not attr.isidentifier():
             return None
-        namespace[f"s{i}"] = serialize
         body.append(f"    v{i} = source.{attr}")
-        template = _INLINE.get(serialize, "{s}({v})")
-        serialized = "(" + template.format(v=f"v{i}", s=f"s{i}") + ")"
-        if f.completer.nullable:
-            expressions[f.key] = f"None if v{i} is None else {serialized}"
+        value = f"v{i}"
+        if c.kind == _LEAF:
+            assert c.serialize is not None
+            namespace[f"s{i}"] = c.serialize
+            template = _INLINE.get(c.serialize, "{s}({v})")
+            completed = "(" + template.format(v=value, s=f"s{i}") + ")"
+        elif c.kind == _OBJECT:
+            assert c.plan is not None
+            namespace[f"b{i}"] = c.plan.build
+            completed = f"b{i}({value})"
         else:
-            body.append(f"    if v{i} is None: raise _Slow")
-            expressions[f.key] = serialized
+            item = c.item
+            assert item is not None
+            namespace["_sequences"] = (list, tuple)
+            body.append(
+                f"    if {value} is not None and not isinstance({value}, _sequences): raise _Slow"
+            )
+            if item.kind == _LEAF:
+                assert item.serialize is not None
+                namespace[f"s{i}"] = item.serialize
+                template = _INLINE.get(item.serialize, "{s}({v})")
+                body.append(f"    if None in {value}: raise _Slow")
+                completed = "[" + template.format(v="x", s=f"s{i}") + f" for x in {value}]"
+            else:
+                assert item.plan is not None
+                namespace[f"b{i}"] = item.plan.build
+                completed = f"[b{i}(x) for x in {value}]"
+        if c.nullable:
+            expressions[f.key] = f"None if {value} is None else {completed}"
+        else:
+            body.append(f"    if {value} is None: raise _Slow")
+            expressions[f.key] = completed
     items = ", ".join(f"{key!r}: {expressions[key]}" for key in plan.keys)
     body.append(f"    return {{{items}}}")
     exec(compile("\n".join(body), f"<plan {plan.type.name}>", "exec"), namespace)
