@@ -37,6 +37,7 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLScalarType,
     GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
@@ -51,6 +52,8 @@ from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.pyutils import Path
 from graphql.type.definition import GraphQLResolveInfoHelpers, is_leaf_type
 from strawberry.schema.schema import _OperationContextAwareGraphQLResolveInfo
+from strawberry.types.info import Info
+from strawberry.utils.str_converters import to_camel_case as _camel
 
 _LEAF, _OBJECT, _LIST = 0, 1, 2
 _DEFAULT, _RESOLVER, _TYPENAME = 0, 1, 2
@@ -88,10 +91,60 @@ class FieldPlan:
     typename: str | None = None
     static_args: dict[str, Any] | None = None
     resolve: Callable[..., Any] = _no_resolver
+    direct: DirectCall | None = None
 
     @property
     def label(self) -> str:
         return f"{self.parent_type.name}.{self.nodes[0].name.value}"
+
+
+@dataclass(slots=True)
+class DirectCall:
+    """How to call a strawberry resolver the way strawberry's wrapper would, for fields whose
+    arguments are all scalars and that have no field extensions: the GraphQL argument names are
+    mapped to the resolver's parameters once, here, rather than converted on every call."""
+
+    resolver: Callable[..., Any]
+    field: Any
+    arguments: tuple[tuple[str, str], ...]
+    pass_self: bool
+    info_name: str | None
+    source_names: tuple[str, ...]
+
+    @classmethod
+    def of(cls, definition: GraphQLField) -> DirectCall | None:
+        field = definition.extensions.get("strawberry-definition")
+        resolver = getattr(field, "base_resolver", None)
+        if field is None or resolver is None or field.extensions:
+            return None
+        arguments = []
+        for argument in field.arguments:
+            name = (
+                _camel(argument.python_name)
+                if argument.graphql_name is None
+                else argument.graphql_name
+            )
+            if name not in definition.args:
+                return None
+            arg_type = definition.args[name].type
+            if isinstance(arg_type, GraphQLNonNull):
+                arg_type = arg_type.of_type
+            if not isinstance(arg_type, GraphQLScalarType):
+                return None
+            arguments.append((name, argument.python_name))
+        info = resolver.info_parameter
+        return cls(
+            resolver=resolver,
+            field=field,
+            arguments=tuple(arguments),
+            pass_self=resolver.self_parameter is not None,
+            info_name=info.name if info is not None else None,
+            source_names=tuple(
+                p.name
+                for p in (resolver.root_parameter, resolver.parent_parameter)
+                if p is not None
+            ),
+        )
 
 
 @dataclass(slots=True)
@@ -272,7 +325,7 @@ class _Compiler:
             return FieldPlan(key, _DEFAULT, type_, nodes, definition, completer, attr=name)
         return FieldPlan(
             key, _RESOLVER, type_, nodes, definition, completer,
-            static_args=static_args, resolve=resolve,
+            static_args=static_args, resolve=resolve, direct=DirectCall.of(definition),
         )  # fmt: skip
 
     def _completer(self, type_: GraphQLOutputType, selections: list[SelectionSetNode]) -> Completer:
@@ -447,6 +500,17 @@ class _Run:
             )
         return found
 
+    def call(self, direct: DirectCall, plan: FieldPlan, source: Any, path: Path) -> Any:
+        given = self.arguments(plan)
+        kwargs = {python: given[name] for name, python in direct.arguments if name in given}
+        if direct.info_name is not None:
+            kwargs[direct.info_name] = Info(_raw_info=self.info(plan, path), _field=direct.field)
+        for name in direct.source_names:
+            kwargs[name] = source
+        if direct.pass_self:
+            return direct.resolver(source, **kwargs)
+        return direct.resolver(**kwargs)
+
     def info(self, plan: FieldPlan, path: Path) -> Any:
         assert plan.definition is not None
         return _OperationContextAwareGraphQLResolveInfo(
@@ -532,7 +596,10 @@ class _Run:
                     field_path = Path(path, f.key, typename)
                 else:
                     field_path = Path(path, f.key, typename)
-                    value = f.resolve(source, self.info(f, field_path), **self.arguments(f))
+                    if f.direct is not None:
+                        value = self.call(f.direct, f, source, field_path)
+                    else:
+                        value = f.resolve(source, self.info(f, field_path), **self.arguments(f))
                     if inspect.isawaitable(value):
                         pending.append((value, f, out, field_path, slot))
                         continue

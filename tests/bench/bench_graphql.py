@@ -163,8 +163,12 @@ def main() -> int:
                     print(f"round {n + 1} {name:5s} {rate:9.1f} req/s  p99 {p99}")
             omnix_rate = statistics.median(rates["omnix"])
             plain_rate = statistics.median(rates["plain"])
+            paired = [o / p for o, p in zip(rates["omnix"], rates["plain"], strict=True)]
             print(f"median: omnix {omnix_rate:.1f} req/s, plain Starlette {plain_rate:.1f} req/s, "
                   f"ratio {omnix_rate / plain_rate:.3f}")  # fmt: skip
+            print("ratio per round (each OMNIX round against the plain round right after it): "
+                  + ", ".join(f"{r:.3f}" for r in paired)
+                  + f"; median {statistics.median(paired):.3f}")  # fmt: skip
         finally:
             for proc in (omnix, plain):
                 if proc is not None:
