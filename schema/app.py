@@ -274,7 +274,9 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             Route(
                 "/graphql",
-                graphql_endpoint(schema, authenticator, ide_html),
+                graphql_endpoint(
+                    schema, authenticator, ide_html, compiled_queries=settings.compiled_queries
+                ),
                 methods=["GET", "POST"],
             ),
             WebSocketRoute("/graphql", _WebSocketGraphQL(schema, authenticator, settings)),

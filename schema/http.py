@@ -174,7 +174,11 @@ def _is_request_error(errors: list[GraphQLError], data: Any) -> bool:
 
 
 def graphql_endpoint(
-    schema: OmnixSchema, authenticator: Authenticator, ide_html: str | None
+    schema: OmnixSchema,
+    authenticator: Authenticator,
+    ide_html: str | None,
+    *,
+    compiled_queries: bool = True,
 ) -> Callable[[Request], Awaitable[Response]]:
     """The POST/GET /graphql endpoint; domain services come from ``app.state.services``."""
 
@@ -209,7 +213,7 @@ def graphql_endpoint(
             if operation_name is not None:
                 reason = f"unknown operation named {operation_name!r}"
             return _error_response(400, reason, media, request_id)
-        if prepared.plan is not None:
+        if prepared.plan is not None and compiled_queries:
             data, errors = await schema.fast_path.execute(prepared, variables, context)
             request_error = data is None and bool(errors) and all(e.path is None for e in errors)
             if errors:

@@ -56,6 +56,7 @@ class Settings:
     db_threads: int = 4
     db_timeout_seconds: float = 10.0
     gc_interval: float = 1.0
+    compiled_queries: bool = True
 
     @property
     def sqlite_path(self) -> Path:
@@ -111,6 +112,8 @@ class Settings:
         ):
             if (v := get(key)) is not None and v != "":
                 values[attr] = _int(v, f"OMNIX_{key}", low, high)
+        if (v := get("COMPILED_QUERIES")) is not None and v != "":
+            values["compiled_queries"] = _flag(v, "OMNIX_COMPILED_QUERIES")
         if (v := get("GC_INTERVAL")) is not None and v != "":
             try:
                 values["gc_interval"] = float(v)

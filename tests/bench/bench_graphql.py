@@ -2,9 +2,11 @@
 
 The typical dashboard query — a customer with the last 20 purchases and their lines — is executed
 for real (no response cache) by OMNIX on the embedded store, and compared with a plain Starlette
-endpoint that returns the same response bytes with no per-request work. Both run under uvicorn
-with one worker pinned to one core; wrk drives them from the other core. Rounds alternate
-between the two so drift on the machine affects both alike; the medians are compared.
+endpoint that returns the same response bytes with no per-request work. A second OMNIX server
+with OMNIX_COMPILED_QUERIES=false runs the same query on strawberry's own executor, so the
+compiled path's gain is measured in the same run. Every server runs under uvicorn with one worker
+pinned to one core; wrk drives them from the other core. Rounds alternate between the servers so
+drift on the machine affects all alike; medians and per-round ratios are reported.
 
     make bench            # or: .venv/bin/python tests/bench/bench_graphql.py [--rounds 5 --seconds 5]
 """
@@ -115,11 +117,17 @@ def main() -> int:
             [sys.executable, "-m", "schema.cli", "seed", "--customers", str(args.customers)],
             check=True, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
         )  # fmt: skip
-        omnix_port, plain_port = free_port(), free_port()
+        omnix_port, plain_port, slow_port = free_port(), free_port(), free_port()
         omnix = uvicorn(["--factory", "schema.app:app_from_env"], omnix_port, env)
+        slow = uvicorn(
+            ["--factory", "schema.app:app_from_env"],
+            slow_port,
+            {**env, "OMNIX_COMPILED_QUERIES": "false"},
+        )
         plain = None
         try:
             wait_ready(f"http://127.0.0.1:{omnix_port}/readyz", omnix)
+            wait_ready(f"http://127.0.0.1:{slow_port}/readyz", slow)
             omnix_url = f"http://127.0.0.1:{omnix_port}/graphql"
             listing = json.loads(post(omnix_url, json.dumps({
                 "query": "{ customers(first: 100) { nodes { id purchases(first: 20) "
@@ -149,28 +157,32 @@ def main() -> int:
             )
             wait_ready(f"http://127.0.0.1:{plain_port}/healthz", plain, 30)
             plain_url = f"http://127.0.0.1:{plain_port}/graphql"
+            slow_url = f"http://127.0.0.1:{slow_port}/graphql"
             assert post(plain_url, body) == expected
+            assert post(slow_url, body) == expected, "both execution paths must answer alike"
 
             print(f"query: customer {customer} with 20 purchases, {lines} lines, "
                   f"{len(expected)} response bytes")  # fmt: skip
-            for url in (omnix_url, plain_url):
+            servers = (("omnix", omnix_url), ("strawberry", slow_url), ("plain", plain_url))
+            for _, url in servers:
                 wrk(url, lua, 2, args.connections)  # warm-up
-            rates: dict[str, list[float]] = {"omnix": [], "plain": []}
+            rates: dict[str, list[float]] = {name: [] for name, _ in servers}
             for n in range(args.rounds):
-                for name, url in (("omnix", omnix_url), ("plain", plain_url)):
+                for name, url in servers:
                     rate, p99 = wrk(url, lua, args.seconds, args.connections)
                     rates[name].append(rate)
-                    print(f"round {n + 1} {name:5s} {rate:9.1f} req/s  p99 {p99}")
-            omnix_rate = statistics.median(rates["omnix"])
+                    print(f"round {n + 1} {name:10s} {rate:9.1f} req/s  p99 {p99}")
             plain_rate = statistics.median(rates["plain"])
-            paired = [o / p for o, p in zip(rates["omnix"], rates["plain"], strict=True)]
-            print(f"median: omnix {omnix_rate:.1f} req/s, plain Starlette {plain_rate:.1f} req/s, "
-                  f"ratio {omnix_rate / plain_rate:.3f}")  # fmt: skip
-            print("ratio per round (each OMNIX round against the plain round right after it): "
-                  + ", ".join(f"{r:.3f}" for r in paired)
-                  + f"; median {statistics.median(paired):.3f}")  # fmt: skip
+            for name in ("omnix", "strawberry"):
+                rate = statistics.median(rates[name])
+                paired = [o / p for o, p in zip(rates[name], rates["plain"], strict=True)]
+                label = "compiled path" if name == "omnix" else "strawberry executor"
+                print(f"{label}: median {rate:.1f} req/s against plain Starlette "
+                      f"{plain_rate:.1f} req/s, ratio {rate / plain_rate:.3f}; per round "
+                      + ", ".join(f"{r:.3f}" for r in paired)
+                      + f" (median {statistics.median(paired):.3f})")  # fmt: skip
         finally:
-            for proc in (omnix, plain):
+            for proc in (omnix, slow, plain):
                 if proc is not None:
                     proc.terminate()
                     proc.wait(10)
