@@ -103,6 +103,12 @@ _NEWEST_PURCHASES = f"""
     )
     ORDER BY r.key, p.purchased_at DESC, p.id DESC
 """
+_NEWEST_PURCHASES_OF_ONE = f"""
+    SELECT {PURCHASE_COLUMNS} FROM purchases
+    WHERE customer_id = ?
+    ORDER BY purchased_at DESC, id DESC
+    LIMIT ?
+"""
 _PURCHASES_AFTER = f"""
     SELECT {PURCHASE_COLUMNS} FROM purchases
     WHERE customer_id = ? AND (purchased_at, id) < (?, ?)
@@ -226,7 +232,10 @@ class SqliteCustomerStore(CustomerStore):
     async def get_many(self, customer_ids: Sequence[str]) -> dict[str, Customer]:
         if not customer_ids:
             return {}
-        rows = await self._db.fetch_all(_SELECT_CUSTOMERS, (_ids_json(customer_ids),))
+        if len(customer_ids) == 1:
+            rows = await self._db.fetch_all(_SELECT_CUSTOMER, (customer_ids[0],))
+        else:
+            rows = await self._db.fetch_all(_SELECT_CUSTOMERS, (_ids_json(customer_ids),))
         return {row[0]: customer_from_row(row) for row in rows}
 
     async def list(self, *, first: int, after: str | None, search: str | None) -> Page[Customer]:
@@ -394,7 +403,12 @@ def _purchase_pages(
 ) -> list[Page[Purchase]]:
     rows: list[list[Row]] = [[] for _ in requests]
     newest = [i for i, position in enumerate(positions) if position is None]
-    if newest:
+    if len(newest) == 1:  # one customer's page (the common case): a plain index range scan
+        only = requests[newest[0]]
+        rows[newest[0]] = conn.execute(
+            _NEWEST_PURCHASES_OF_ONE, (only.customer_id, only.first + 1)
+        ).fetchall()
+    elif newest:
         limit = max(requests[i].first for i in newest) + 1
         customer_ids = _ids_json([requests[i].customer_id for i in newest])
         for row in conn.execute(_NEWEST_PURCHASES, (customer_ids, limit)):
