@@ -12,6 +12,7 @@ import logging
 import os
 import re
 from collections.abc import Awaitable, Callable
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -62,6 +63,7 @@ def _media_types(header: str) -> list[tuple[str, float]]:
     return types
 
 
+@lru_cache(maxsize=256)
 def negotiate(accept: str | None) -> str | None:
     """The response media type for an Accept header, or None when nothing acceptable."""
     if not accept:
@@ -127,8 +129,8 @@ async def _read_params(request: Request) -> dict[str, Any]:
     if not body:
         raise RequestError(400, "POST needs a JSON body")
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
         raise RequestError(400, "the request body is not valid JSON") from e
     if not isinstance(data, dict):
         raise RequestError(
