@@ -39,24 +39,21 @@ class FileProblem(Exception):
 # --- helpers ------------------------------------------------------------------------------
 
 
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from e
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be between 0 and 65535, got {port}")
-    return port
+def _whole_number(low: int, high: int, what: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from e
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {value}")
+        return value
+
+    return parse
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from e
-    if not 1 <= value <= 1_000_000:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 1000000, got {value}")
-    return value
+_port = _whole_number(0, 65535, "a port number")
+_positive = _whole_number(1, 1_000_000, "a whole number")
 
 
 def _as_of(text: str) -> datetime:

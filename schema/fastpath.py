@@ -26,7 +26,6 @@ from functools import lru_cache
 from typing import Any
 
 from graphql import (
-    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -88,7 +87,6 @@ class FieldPlan:
     definition: GraphQLField | None
     completer: Completer
     attr: str | None = None
-    typename: str | None = None
     static_args: dict[str, Any] | None = None
     resolve: Callable[..., Any] = _no_resolver
     direct: DirectCall | None = None
@@ -245,7 +243,6 @@ class Prepared:
 
     errors: list[GraphQLError] | None = None
     operation: OperationDefinitionNode | None = None
-    document: DocumentNode | None = None
     plan: ObjectPlan | None = None
     unknown_operation: bool = False
 
@@ -298,9 +295,7 @@ class _Compiler:
     def _field_plan(self, type_: GraphQLObjectType, key: str, nodes: list[FieldNode]) -> FieldPlan:
         name = nodes[0].name.value
         if name == "__typename":
-            return FieldPlan(
-                key, _TYPENAME, type_, nodes, None, _TYPENAME_COMPLETER, typename=type_.name
-            )
+            return FieldPlan(key, _TYPENAME, type_, nodes, None, _TYPENAME_COMPLETER)
         if name.startswith("__"):
             raise _Unsupported("introspection")
         definition = type_.fields[name]
@@ -443,7 +438,7 @@ class FastPath:
                 (o for o in operations if o.name and o.name.value == operation_name), None
             )
         if operation is None:
-            return Prepared(unknown_operation=True, document=document)
+            return Prepared(unknown_operation=True)
         plan = None
         if operation.operation == OperationType.QUERY:
             fragments = {
@@ -458,7 +453,7 @@ class FastPath:
                 )
             except _Unsupported:
                 plan = None
-        return Prepared(operation=operation, document=document, plan=plan)
+        return Prepared(operation=operation, plan=plan)
 
     async def execute(
         self, prepared: Prepared, variables: dict[str, Any] | None, context: Any
