@@ -48,6 +48,7 @@ from schema.auth import AuthenticationError, Authenticator
 from schema.collector import CollectorSchedule
 from schema.context import Context, Services
 from schema.http import graphql_endpoint
+from schema.ratelimit import RateLimiter
 from schema.schema import OmnixSchema, build_schema
 from schema.settings import Settings, SettingsError
 from subscriptions.hub import SubscriptionHub
@@ -275,7 +276,15 @@ def create_app(settings: Settings) -> Starlette:
             Route(
                 "/graphql",
                 graphql_endpoint(
-                    schema, authenticator, ide_html, compiled_queries=settings.compiled_queries
+                    schema,
+                    authenticator,
+                    ide_html,
+                    compiled_queries=settings.compiled_queries,
+                    limiter=(
+                        RateLimiter(settings.rate_limit, settings.burst)
+                        if settings.rate_limit > 0
+                        else None
+                    ),
                 ),
                 methods=["GET", "POST"],
             ),

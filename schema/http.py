@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 from collections.abc import Awaitable, Callable
@@ -25,6 +26,7 @@ from strawberry.types.graphql import OperationType
 from schema.auth import AuthenticationError, Authenticator
 from schema.context import Context, Services
 from schema.errors_policy import log_errors, present_error
+from schema.ratelimit import RateLimiter
 from schema.schema import OmnixSchema
 
 log = logging.getLogger("omnix.http")
@@ -181,6 +183,7 @@ def graphql_endpoint(
     ide_html: str | None,
     *,
     compiled_queries: bool = True,
+    limiter: RateLimiter | None = None,
 ) -> Callable[[Request], Awaitable[Response]]:
     """The POST/GET /graphql endpoint; domain services come from ``app.state.services``."""
 
@@ -201,6 +204,19 @@ def graphql_endpoint(
             return _error_response(
                 401, str(e), media, request_id, {"www-authenticate": 'Bearer realm="omnix"'}
             )
+        if limiter is not None:
+            caller = principal.subject
+            if not principal.roles or caller == "dev":
+                caller = f"address:{request.client.host if request.client else 'unknown'}"
+            wait = limiter.acquire(caller)
+            if wait > 0:
+                return _error_response(
+                    429,
+                    f"rate limit exceeded; retry in {wait:.1f} s",
+                    media,
+                    request_id,
+                    {"retry-after": str(max(1, math.ceil(wait)))},
+                )
         try:
             query, operation_name, variables = _check_params(await _read_params(request))
         except RequestError as e:

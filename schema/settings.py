@@ -57,6 +57,8 @@ class Settings:
     db_timeout_seconds: float = 10.0
     gc_interval: float = 1.0
     compiled_queries: bool = True
+    rate_limit: float = 0.0
+    rate_burst: int = 0
 
     @property
     def sqlite_path(self) -> Path:
@@ -69,6 +71,11 @@ class Settings:
         if rest.startswith("/"):
             rest = rest[1:]
         return Path(rest) if rest else self.data_dir / "omnix.db"
+
+    @property
+    def burst(self) -> int:
+        """Requests a caller may make at once before the rate applies (default: 2 s worth)."""
+        return self.rate_burst or max(1, int(2 * self.rate_limit))
 
     @property
     def production(self) -> bool:
@@ -112,6 +119,17 @@ class Settings:
         ):
             if (v := get(key)) is not None and v != "":
                 values[attr] = _int(v, f"OMNIX_{key}", low, high)
+        if (v := get("RATE_LIMIT")) is not None and v != "":
+            try:
+                values["rate_limit"] = float(v)
+            except ValueError as e:
+                raise SettingsError(
+                    f"OMNIX_RATE_LIMIT must be requests per second, got {v!r}"
+                ) from e
+            if not 0 <= values["rate_limit"] <= 1_000_000:  # type: ignore[operator]
+                raise SettingsError("OMNIX_RATE_LIMIT must be between 0 (off) and 1000000")
+        if (v := get("RATE_BURST")) is not None and v != "":
+            values["rate_burst"] = _int(v, "OMNIX_RATE_BURST", 1, 10_000_000)
         if (v := get("COMPILED_QUERIES")) is not None and v != "":
             values["compiled_queries"] = _flag(v, "OMNIX_COMPILED_QUERIES")
         if (v := get("GC_INTERVAL")) is not None and v != "":
