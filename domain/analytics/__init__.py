@@ -1,0 +1,1 @@
+"""Customer analytics: pure, vectorised models over whole arrays of purchases."""
