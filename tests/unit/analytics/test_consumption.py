@@ -16,6 +16,7 @@ from domain.analytics.consumption import (
     predict_cycles,
 )
 from domain.demo import DemoData, generate
+from domain.purchases import Purchase, PurchaseLine
 
 END = datetime(2026, 3, 14, 15, 30, tzinfo=UTC)
 END_DAYS = END.timestamp() / 86_400
@@ -268,6 +269,41 @@ def test_probability_within_n_days_is_conditional_and_consistent_with_the_median
     assert np.all(np.diff(p, axis=0) >= 0)
     assert np.all((p >= 0) & (p <= 1))
     assert p[0] == pytest.approx(np.zeros(30), abs=1e-12)
+
+
+def test_purchases_flatten_into_pairs_and_two_baskets_of_one_day_make_one_event() -> None:
+    def basket(n: int, customer: str, day: int, hour: int, *lines: PurchaseLine) -> Purchase:
+        return Purchase(f"pur_{n}", customer, datetime(2026, 1, day, hour, tzinfo=UTC), lines)
+
+    purchases = [
+        basket(1, "cus_a", 1, 9, PurchaseLine("MILK", 1, 100), PurchaseLine("BREAD", 1, 90)),
+        basket(2, "cus_a", 1, 18, PurchaseLine("MILK", 2, 100)),
+        basket(3, "cus_a", 6, 9, PurchaseLine("MILK", 1, 100)),
+        basket(4, "cus_b", 3, 12, PurchaseLine("MILK", 1, 100)),
+    ]
+
+    lines, keys = lines_from_purchases(purchases, {"MILK": "dairy", "BREAD": "bakery"})
+    cycles = predict_cycles(lines, datetime(2026, 1, 7, tzinfo=UTC).timestamp() / 86_400)
+
+    by_key = dict(
+        zip(zip(keys.customer_ids, keys.skus, strict=True), range(lines.n_pairs), strict=True)
+    )
+    milk_a = by_key["cus_a", "MILK"]
+    assert set(by_key) == {("cus_a", "MILK"), ("cus_a", "BREAD"), ("cus_b", "MILK")}
+    assert cycles.purchases[milk_a] == 2
+    assert cycles.intervals[milk_a] == 1
+    assert keys.categories[lines.pair_category[by_key["cus_a", "BREAD"]]] == "bakery"
+    assert lines.pair_sku[milk_a] == lines.pair_sku[by_key["cus_b", "MILK"]]
+
+
+def test_empty_input_and_no_history_give_empty_or_blank_predictions() -> None:
+    empty, _ = lines_from_purchases([], {})
+    assert len(predict_cycles(empty, 100.0)) == 0
+
+    future_only = predict_cycles(crafted([(0, 50.0, 1), (1, 60.0, 2)]), 10.0)
+    assert np.all(future_only.status == Status.NO_HISTORY)
+    assert np.all(future_only.confidence == 0)
+    assert evaluate_cycles(crafted([(0, 50.0, 1)]), 10.0, 100.0).pairs == 0
 
 
 def test_bad_lines_are_refused() -> None:
