@@ -37,6 +37,7 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
+from scipy.linalg import eigh_tridiagonal
 from scipy.optimize import minimize
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
@@ -52,6 +53,12 @@ _LOG_PARAM_BOUNDS: Final = (-12.0, 12.0)
 # The conditional expectation divides by a - 1; within this distance of 1 we evaluate it at
 # a = 1 + _A_NEAR_ONE instead, where the cancellation is still far below float64 noise.
 _A_NEAR_ONE: Final = 1e-6
+# scipy's hyp2f1 is accurate to 1e-8 against mpmath up to here on a wide grid of parameters and
+# fails (inf, nan) only beyond it; larger z goes to the quadrature.
+_HYP2F1_MAX_Z: Final = 0.9
+_QUADRATURE_NODES: Final = 64
+_SERIES_MAX_TERMS: Final = 4096
+_SERIES_TOLERANCE: Final = 1e-15
 
 
 # --------------------------------------------------------------------------------------------
@@ -211,24 +218,48 @@ def _history(
     return x, t_x, age
 
 
+@dataclass(frozen=True)
+class _Frequencies:
+    """Customers' frequencies as distinct values plus an index into them.
+
+    Every gamma, beta and digamma function of the model depends on the customer only through
+    ``x``, and a base of a million customers has a few hundred distinct frequencies: evaluating
+    those functions once per distinct value and gathering is what makes a fit on a million
+    customers take seconds.
+    """
+
+    values: FloatArray
+    index: npt.NDArray[np.intp]
+
+    @classmethod
+    def of(cls, x: FloatArray) -> _Frequencies:
+        values, index = np.unique(x, return_inverse=True)
+        return cls(values=values, index=index.reshape(x.shape))
+
+
 def _bgnbd_terms(
-    r: float, alpha: float, a: float, b: float, x: FloatArray, t_x: FloatArray, age: FloatArray
+    r: float,
+    alpha: float,
+    a: float,
+    b: float,
+    freq: _Frequencies,
+    t_x: FloatArray,
+    age: FloatArray,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """The log-likelihood as ``common + logaddexp(alive, dropped)``.
 
     ``alive`` is the log-weight of "still active at T"; ``dropped`` of "became inactive right after
     the last transaction at t_x", which is impossible (``-inf``) when ``x = 0``.
     """
-    repeat = x > 0
-    common = gammaln(r + x) - gammaln(r) + r * np.log(alpha) - betaln(a, b)
-    alive = betaln(a, b + x) - (r + x) * np.log(alpha + age)
-    b_x1 = np.where(repeat, b + x - 1, 1.0)
-    dropped = np.where(
-        repeat,
-        betaln(a + 1, b_x1) - (r + x) * np.log(alpha + t_x),
-        -np.inf,
-    )
-    return common, alive, dropped
+    xv, i = freq.values, freq.index
+    repeat = xv > 0
+    common = gammaln(r + xv) - gammaln(r) + r * np.log(alpha) - betaln(a, b)
+    beta_alive = betaln(a, b + xv)
+    beta_dropped = np.where(repeat, betaln(a + 1, np.where(repeat, b + xv - 1, 1.0)), -np.inf)
+    k = (r + xv)[i]
+    alive = beta_alive[i] - k * np.log(alpha + age)
+    dropped = beta_dropped[i] - k * np.log(alpha + t_x)
+    return common[i], alive, dropped
 
 
 def bgnbd_log_likelihood(
@@ -249,40 +280,52 @@ def bgnbd_log_likelihood(
     (equation 6 of the paper). It is evaluated in logs with ``gammaln``/``betaln`` and the two
     terms combined by ``logaddexp``, so large frequencies neither overflow nor lose the smaller
     term; for ``x = 0`` the second term is absent rather than evaluated at ``B(a + 1, b - 1)``.
+    With a continuous ``t_x`` this is a density, so it can be positive.
     """
     x, t_x, age = _history(frequency, recency, T)
-    common, alive, dropped = _bgnbd_terms(params.r, params.alpha, params.a, params.b, x, t_x, age)
+    common, alive, dropped = _bgnbd_terms(
+        params.r, params.alpha, params.a, params.b, _Frequencies.of(x), t_x, age
+    )
     return np.asarray(common + np.logaddexp(alive, dropped), dtype=np.float64)
 
 
 def _bgnbd_objective(
-    log_params: FloatArray, x: FloatArray, t_x: FloatArray, age: FloatArray, weight: FloatArray
+    log_params: FloatArray,
+    freq: _Frequencies,
+    t_x: FloatArray,
+    age: FloatArray,
+    weight: FloatArray,
 ) -> tuple[float, FloatArray]:
     """Mean negative log-likelihood and its gradient with respect to the log-parameters."""
-    r, alpha, a, b = np.exp(log_params)
-    common, alive, dropped = _bgnbd_terms(r, alpha, a, b, x, t_x, age)
+    r, alpha, a, b = (float(v) for v in np.exp(log_params))
+    common, alive, dropped = _bgnbd_terms(r, alpha, a, b, freq, t_x, age)
     total = np.logaddexp(alive, dropped)
     ll = common + total
-    # Posterior weights of the two terms (they sum to 1); w_dropped is exactly 0 when x = 0.
+    # Posterior shares of the two terms (they sum to 1); w_dropped is exactly 0 when x = 0.
     w_alive = np.exp(alive - total)
     w_dropped = np.exp(dropped - total)
-    repeat = x > 0
-    b_x1 = np.where(repeat, b + x - 1, 1.0)
 
-    log_a_t = np.log(alpha + age)
-    log_a_tx = np.log(alpha + t_x)
-    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - w_alive * log_a_t - w_dropped * log_a_tx
-    d_alpha = r / alpha - (r + x) * (w_alive / (alpha + age) + w_dropped / (alpha + t_x))
-    psi_abx = digamma(a + b + x)
+    xv, i = freq.values, freq.index
+    b_x1 = np.where(xv > 0, b + xv - 1, 1.0)
+    psi_abx = digamma(a + b + xv)
+    k = (r + xv)[i]
+    inv_t = 1.0 / (alpha + age)
+    inv_tx = 1.0 / (alpha + t_x)
+    d_r = (
+        (digamma(r + xv) - digamma(r) + np.log(alpha))[i]
+        + w_alive * np.log(inv_t)
+        + w_dropped * np.log(inv_tx)
+    )
+    d_alpha = r / alpha - k * (w_alive * inv_t + w_dropped * inv_tx)
     d_a = (
-        -(digamma(a) - digamma(a + b))
-        + w_alive * (digamma(a) - psi_abx)
-        + w_dropped * (digamma(a + 1) - psi_abx)
+        (digamma(a + b) - digamma(a))
+        + w_alive * (digamma(a) - psi_abx)[i]
+        + w_dropped * (digamma(a + 1) - psi_abx)[i]
     )
     d_b = (
-        -(digamma(b) - digamma(a + b))
-        + w_alive * (digamma(b + x) - psi_abx)
-        + w_dropped * (digamma(b_x1) - psi_abx)
+        (digamma(a + b) - digamma(b))
+        + w_alive * (digamma(b + xv) - psi_abx)[i]
+        + w_dropped * (digamma(b_x1) - psi_abx)[i]
     )
     n = weight.sum()
     grad = np.array(
@@ -296,11 +339,23 @@ def _bgnbd_objective(
     return float(-np.dot(weight, ll) / n), np.asarray(-grad / n, dtype=np.float64)
 
 
-def _unique_rows(*columns: FloatArray) -> tuple[list[FloatArray], FloatArray]:
-    """Distinct rows and their counts: the likelihood needs each distinct history only once."""
-    stacked = np.column_stack(columns)
-    rows, counts = np.unique(stacked, axis=0, return_counts=True)
-    return [rows[:, i] for i in range(rows.shape[1])], counts.astype(np.float64)
+def _unique_rows(
+    x: FloatArray, t_x: FloatArray, age: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Distinct histories and their counts, when that saves work.
+
+    Histories measured in whole days repeat a lot (everyone who bought once on the same day shares
+    one); continuous simulated ones do not, and then the rows are returned as they are.
+    """
+    order = np.lexsort((age, t_x, x))
+    xs, ts, ages = x[order], t_x[order], age[order]
+    new = np.ones(xs.shape[0], dtype=bool)
+    new[1:] = (xs[1:] != xs[:-1]) | (ts[1:] != ts[:-1]) | (ages[1:] != ages[:-1])
+    starts = np.flatnonzero(new)
+    if starts.size > 0.7 * xs.size:
+        return x, t_x, age, np.ones(x.shape[0], dtype=np.float64)
+    counts = np.diff(np.append(starts, xs.shape[0])).astype(np.float64)
+    return xs[starts], ts[starts], ages[starts], counts
 
 
 def fit_bgnbd(
@@ -342,7 +397,7 @@ def fit_bgnbd(
         raise ValueError("cannot fit the BG/NBD model to no customers")
     if np.any(age <= 0):
         raise ValueError("T must be positive")
-    (ux, utx, uage), weight = _unique_rows(x, t_x, age)
+    ux, utx, uage, weight = _unique_rows(x, t_x, age)
 
     if initial is None:
         rate = max(float(x.sum()), 1.0) / float(age.sum())
@@ -352,7 +407,7 @@ def fit_bgnbd(
     result = minimize(
         _bgnbd_objective,
         start,
-        args=(ux, utx, uage, weight),
+        args=(_Frequencies.of(ux), utx, uage, weight),
         jac=True,
         method="L-BFGS-B",
         bounds=[_LOG_PARAM_BOUNDS] * 4,
@@ -395,6 +450,98 @@ def probability_alive(
     return np.asarray(np.where(repeat, expit(-log_odds), 1.0), dtype=np.float64)
 
 
+def _beta_gauss_rule(a: float, m: float, n: int) -> tuple[FloatArray, FloatArray]:
+    """Gauss rule for expectations under ``Beta(a, m)``: nodes in (0, 1), weights summing to 1.
+
+    Golub-Welsch on the three-term recurrence of the Jacobi polynomials with weight
+    ``(1 - y)^(m - 1) (1 + y)^(a - 1)`` on [-1, 1], mapped by ``p = (1 + y) / 2``. The eigenvalue
+    route stays accurate for the very lopsided weights of heavy buyers (``m`` in the thousands),
+    where Newton iteration on the polynomials (``scipy.special.roots_jacobi``) breaks down.
+    """
+    al, be = m - 1.0, a - 1.0
+    s = al + be
+    k = np.arange(n, dtype=np.float64)
+    diag = np.empty(n)
+    diag[0] = (be - al) / (s + 2)
+    kk = k[1:]
+    diag[1:] = (be * be - al * al) / ((2 * kk + s) * (2 * kk + s + 2))
+    off_sq = np.empty(n - 1)
+    off_sq[0] = 4 * (1 + al) * (1 + be) / ((2 + s) ** 2 * (3 + s))
+    kk = k[2:]
+    off_sq[1:] = (
+        4
+        * kk
+        * (kk + al)
+        * (kk + be)
+        * (kk + s)
+        / ((2 * kk + s) ** 2 * (2 * kk + s + 1) * (2 * kk + s - 1))
+    )
+    y, vectors = eigh_tridiagonal(diag, np.sqrt(off_sq))
+    weights = vectors[0] ** 2
+    return np.asarray((1 + y) / 2, dtype=np.float64), np.asarray(
+        weights / weights.sum(), dtype=np.float64
+    )
+
+
+def _expected_if_alive_by_quadrature(
+    params: BgNbdParams, t: FloatArray, x: FloatArray, age: FloatArray
+) -> FloatArray:
+    """``E[Y(t) | x, T, active]`` as an integral over the posterior dropout probability.
+
+    Given ``lambda`` and ``p``, an active customer makes ``(1 - exp(-lambda p t)) / p`` expected
+    transactions in the next ``t``; given activity at ``T`` the posterior is
+    ``lambda ~ Gamma(r + x, alpha + T)`` and ``p ~ Beta(a, b + x)``. Integrating ``lambda`` out:
+
+    .. math::
+
+        E = \\int_0^1 \\frac{1 - (1 + p\\,t / (\\alpha + T))^{-(r + x)}}{p}\\,
+            \\mathrm{Beta}(p; a, b + x)\\,dp,
+
+    evaluated by a Gauss rule for the Beta weight (one rule per distinct frequency). The integrand
+    is smooth on [0, 1] with its only singularity at ``p = -(alpha + T) / t``, so the rule
+    converges geometrically; with ``_QUADRATURE_NODES`` nodes the relative error stays below 1e-10
+    while ``t <= 100 (alpha + T)``.
+    """
+    out = np.empty(x.shape[0], dtype=np.float64)
+    values, index = np.unique(x, return_inverse=True)
+    for j, xv in enumerate(values):
+        nodes, weights = _beta_gauss_rule(params.a, params.b + float(xv), _QUADRATURE_NODES)
+        members = np.flatnonzero(index == j)
+        u = (t[members] / (params.alpha + age[members]))[:, None]
+        integrand = -np.expm1(-(params.r + xv) * np.log1p(nodes * u)) / nodes
+        out[members] = integrand @ weights
+    return out
+
+
+def _hyp2f1_series(
+    A: float, B: float, C: FloatArray, z: FloatArray
+) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """Gauss's series ``sum_n (A)_n (B)_n / ((C)_n n!) z^n`` summed term by term, and where it met
+    its tolerance within ``_SERIES_MAX_TERMS`` terms.
+
+    Vectorised over customers, looping over terms: after each block of terms the converged
+    customers are set aside, so heavy buyers (large ``C``, a handful of terms) cost little. The
+    stopping rule bounds the remaining tail by a geometric series of ratio ``z``.
+    """
+    total = np.ones_like(z)
+    done = np.zeros(z.shape, dtype=bool)
+    active = np.arange(z.shape[0])
+    term = np.ones_like(z)
+    cc, zz, ss = C, z, total.copy()
+    n = 0
+    while active.size and n < _SERIES_MAX_TERMS:
+        for _ in range(32):
+            term = term * ((A + n) * (B + n) / ((cc + n) * (n + 1))) * zz
+            ss = ss + term
+            n += 1
+        converged = np.abs(term) * zz <= _SERIES_TOLERANCE * (1 - zz) * np.abs(ss)
+        total[active] = ss
+        done[active[converged]] = True
+        keep = ~converged
+        active, term, cc, zz, ss = active[keep], term[keep], cc[keep], zz[keep], ss[keep]
+    return total, done
+
+
 def _expected_if_alive(
     params: BgNbdParams, t: FloatArray, x: FloatArray, age: FloatArray
 ) -> FloatArray:
@@ -419,26 +566,41 @@ def _expected_if_alive(
             {}_2F_1\\big(a + b - 1 - r, a - 1; a + b + x - 1; z\\big)\\Big],
 
     whose series has a small second parameter and a large third one, so it converges quickly and
-    stays near 1. Where scipy still returns a non-finite value the original form is tried, and an
-    error raised if that fails too.
+    stays near 1; scipy's ``hyp2f1`` evaluates it for ``z <= _HYP2F1_MAX_Z``. Beyond that (long
+    horizons for young customers) scipy switches to a ``1 - z`` transformation that returns inf,
+    nan or, rarely, a wrong finite value for large third parameters, so there the series is summed
+    directly (``_hyp2f1_series``; fast for heavy buyers), and where it has not converged within
+    ``_SERIES_MAX_TERMS`` terms (light buyers with ``z`` very near 1) the expectation is integrated
+    numerically instead (``_expected_if_alive_by_quadrature``, accurate exactly there). Checked
+    against mpmath at 40 digits on a grid of parameters, frequencies up to 1,000 and horizons up to
+    1,000 times ``alpha + T``.
     """
+    shape = np.broadcast_shapes(np.shape(t), np.shape(x), np.shape(age))
+    t, x, age = (np.ravel(v) for v in np.broadcast_arrays(t, x, age))
     r, alpha, b = params.r, params.alpha, params.b
     a = params.a
     if abs(a - 1.0) < _A_NEAR_ONE:
         a = 1.0 + _A_NEAR_ONE
-    c = a + b + x - 1
     z = t / (alpha + age + t)
-    log_1mz = np.log(alpha + age) - np.log(alpha + age + t)
-    bracket = 1.0 - np.exp((a - 1) * log_1mz) * hyp2f1(a + b - 1 - r, a - 1, c, z)
-    bad = ~np.isfinite(bracket)
-    if np.any(bad):
-        direct = 1.0 - np.exp((r + x[bad]) * log_1mz[bad]) * hyp2f1(
-            r + x[bad], b + x[bad], c[bad], z[bad]
-        )
-        if not np.all(np.isfinite(direct)):
-            raise ArithmeticError("the BG/NBD conditional expectation could not be evaluated")
-        bracket[bad] = direct
-    return np.asarray(np.maximum(c / (a - 1) * bracket, 0.0), dtype=np.float64)
+    out = np.full(t.shape[0], np.nan)
+    near = np.flatnonzero(z <= _HYP2F1_MAX_Z)
+    if near.size:
+        c = a + b + x[near] - 1
+        log_1mz = np.log(alpha + age[near]) - np.log(alpha + age[near] + t[near])
+        bracket = 1.0 - np.exp((a - 1) * log_1mz) * hyp2f1(a + b - 1 - r, a - 1, c, z[near])
+        out[near] = c / (a - 1) * bracket
+    far = np.flatnonzero(z > _HYP2F1_MAX_Z)
+    if far.size:
+        c = a + b + x[far] - 1
+        total, done = _hyp2f1_series(a + b - 1 - r, a - 1, c, z[far])
+        log_1mz = np.log(alpha + age[far]) - np.log(alpha + age[far] + t[far])
+        out[far] = np.where(done, c / (a - 1) * (1.0 - np.exp((a - 1) * log_1mz) * total), np.nan)
+    rest = np.flatnonzero(~np.isfinite(out))
+    if rest.size:
+        out[rest] = _expected_if_alive_by_quadrature(params, t[rest], x[rest], age[rest])
+    if not np.all(np.isfinite(out)):
+        raise ArithmeticError("the BG/NBD conditional expectation could not be evaluated")
+    return np.asarray(np.maximum(out, 0.0).reshape(shape), dtype=np.float64)
 
 
 def conditional_expected_transactions(

@@ -17,6 +17,7 @@ from domain.analytics.btyd import (
     GammaGammaParams,
     _bgnbd_objective,
     _bgnbd_terms,
+    _Frequencies,
     _gamma_gamma_objective,
     bgnbd_log_likelihood,
     churn_risk,
@@ -130,14 +131,15 @@ def test_analytic_gradient_matches_finite_differences() -> None:
     weight = np.ones_like(age)
     point = np.log([0.4, 3.0, 1.3, 2.0])
 
-    _, grad = _bgnbd_objective(point, x.astype(float), t_x, age, weight)
+    freq = _Frequencies.of(x.astype(float))
+    _, grad = _bgnbd_objective(point, freq, t_x, age, weight)
 
     h = 1e-6
     for i in range(4):
         step = np.zeros(4)
         step[i] = h
-        up, _ = _bgnbd_objective(point + step, x.astype(float), t_x, age, weight)
-        down, _ = _bgnbd_objective(point - step, x.astype(float), t_x, age, weight)
+        up, _ = _bgnbd_objective(point + step, freq, t_x, age, weight)
+        down, _ = _bgnbd_objective(point - step, freq, t_x, age, weight)
         assert grad[i] == pytest.approx((up - down) / (2 * h), rel=1e-5, abs=1e-8)
 
 
@@ -179,7 +181,9 @@ def test_p_alive_is_the_share_of_the_alive_term_of_the_likelihood() -> None:
     t_x = np.array([3.0, 30.43, 12.0, 38.0])
     age = np.full(4, 38.86)
 
-    _, alive, dropped = _bgnbd_terms(PAPER.r, PAPER.alpha, PAPER.a, PAPER.b, x, t_x, age)
+    _, alive, dropped = _bgnbd_terms(
+        PAPER.r, PAPER.alpha, PAPER.a, PAPER.b, _Frequencies.of(x), t_x, age
+    )
 
     expected = np.exp(alive - np.logaddexp(alive, dropped))
     np.testing.assert_allclose(probability_alive(PAPER, x, t_x, age), expected, rtol=1e-12)
@@ -279,6 +283,29 @@ def test_unconditional_expectation_is_the_papers_equation_7() -> None:
 
     np.testing.assert_allclose(expected_transactions(p, t), direct, rtol=1e-9)
     assert float(expected_transactions(p, 0.0)) == 0.0
+
+
+# E[Y(t) | x, T, alive] at z = t / (alpha + T + t) > 0.9, where scipy's hyp2f1 returns inf or nan;
+# reference values from mpmath.hyp2f1 at 40 digits.
+MPMATH = [
+    # a, b, r, alpha, x, T, t, expected
+    (0.05, 0.5, 0.05, 0.1, 100, 10, 104, 948.429387293756),
+    (0.3, 2.426, 20, 0.1, 300, 0.5, 52, 9853.51201381112),
+    (50, 100, 1, 4.4, 3, 0.5, 520, 3.10203850508787),
+    (0.793, 2.426, 0.243, 4.414, 0, 0.5, 520, 4.73973948293429),
+    (0.793, 2.426, 0.243, 4.414, 2, 1, 104, 12.763521894475),
+    (5, 10, 1, 0.1, 1000, 10, 104, 253.483685013714),
+]
+
+
+@pytest.mark.parametrize(("a", "b", "r", "alpha", "x", "T", "t", "expected"), MPMATH)
+def test_long_horizons_match_mpmath(
+    a: float, b: float, r: float, alpha: float, x: int, T: float, t: float, expected: float
+) -> None:
+    params = BgNbdParams(r=r, alpha=alpha, a=a, b=b)
+    got = conditional_expected_transactions(params, t, x, 0.0 if x == 0 else T, T)
+    alive = probability_alive(params, x, 0.0 if x == 0 else T, T)
+    assert float(got / alive) == pytest.approx(expected, rel=1e-8)
 
 
 def test_expectation_survives_a_equal_to_one() -> None:
