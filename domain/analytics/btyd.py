@@ -497,10 +497,10 @@ def _expected_if_alive_by_quadrature(
         E = \\int_0^1 \\frac{1 - (1 + p\\,t / (\\alpha + T))^{-(r + x)}}{p}\\,
             \\mathrm{Beta}(p; a, b + x)\\,dp,
 
-    evaluated by a Gauss rule for the Beta weight (one rule per distinct frequency). The integrand
-    is smooth on [0, 1] with its only singularity at ``p = -(alpha + T) / t``, so the rule
-    converges geometrically; with ``_QUADRATURE_NODES`` nodes the relative error stays below 1e-10
-    while ``t <= 100 (alpha + T)``.
+    evaluated by a Gauss rule for the Beta weight (one rule per distinct frequency). It is used only
+    where the series has not converged, i.e. for light buyers with ``z`` very near 1, where the
+    integrand is smooth; it is poor for heavy buyers over very long horizons (the integrand then
+    drops within a tiny fraction of the Beta weight's scale), which the series covers instead.
     """
     out = np.empty(x.shape[0], dtype=np.float64)
     values, index = np.unique(x, return_inverse=True)
@@ -571,9 +571,10 @@ def _expected_if_alive(
     nan or, rarely, a wrong finite value for large third parameters, so there the series is summed
     directly (``_hyp2f1_series``; fast for heavy buyers), and where it has not converged within
     ``_SERIES_MAX_TERMS`` terms (light buyers with ``z`` very near 1) the expectation is integrated
-    numerically instead (``_expected_if_alive_by_quadrature``, accurate exactly there). Checked
-    against mpmath at 40 digits on a grid of parameters, frequencies up to 1,000 and horizons up to
-    1,000 times ``alpha + T``.
+    numerically instead (``_expected_if_alive_by_quadrature``, accurate exactly there). Against
+    mpmath at 40 digits, on a grid of parameters (a, r from 0.05 to 50, b to 100), frequencies up
+    to 1,000 and horizons up to 1,000 times ``alpha + T``, the relative error is below 2e-8 for
+    ``t <= 100 (alpha + T)`` and below 0.5% beyond.
     """
     shape = np.broadcast_shapes(np.shape(t), np.shape(x), np.shape(age))
     t, x, age = (np.ravel(v) for v in np.broadcast_arrays(t, x, age))
