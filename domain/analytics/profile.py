@@ -275,7 +275,7 @@ class ProfileFeatures:
         return len(self.profiled)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class ProfileReference:
     """The population a profile is measured against: the median (``centre``) and robust spread
     (``scale``) of each score feature, the score's tertile cut points, and the median staple
