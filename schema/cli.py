@@ -1,4 +1,4 @@
-"""The ``omnix`` command: serve the API, seed demo data, import CSV files.
+"""The ``omnix`` command: serve the API, seed demo data, import CSV files, forecast from them.
 
 Heavy modules (the app, uvicorn, numpy) are imported inside the commands so ``omnix --help``
 answers at once."""
@@ -330,6 +330,21 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
             source.close()
 
 
+# --- predict, evaluate ----------------------------------------------------------------------
+
+
+def _predict(args: argparse.Namespace, settings: Settings) -> int:
+    from schema.predict_cli import predict
+
+    return predict(args)
+
+
+def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from schema.predict_cli import evaluate
+
+    return evaluate(args)
+
+
 # --- entry point ----------------------------------------------------------------------------
 
 
@@ -383,6 +398,49 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--transactions", metavar="FILE", help="CSV of purchase lines")
     imp.add_argument("--products", metavar="FILE", help="CSV of products")
     imp.set_defaults(run=_import)
+
+    predict = commands.add_parser(
+        "predict",
+        help="forecast customers and consumption cycles from a CSV of transactions",
+        description="Fit the models on the rows of --transactions up to --as-of and write "
+        "DIR/consumption.csv, DIR/customers.csv and DIR/model.json. The CSV has the columns "
+        "customer_id, purchased_at, amount[, sku, quantity, category]; bad rows are reported "
+        "by line and skipped.",
+    )
+    predict.add_argument("--transactions", metavar="FILE", required=True, help="CSV of purchases")
+    predict.add_argument(
+        "--as-of", type=_as_of, required=True, help="forecast date, ISO-8601 (a date is 00:00 UTC)"
+    )
+    predict.add_argument(
+        "--horizon-days",
+        type=_positive,
+        default=365,
+        metavar="N",
+        help="horizon of expected transactions and CLV (default 365)",
+    )
+    predict.add_argument(
+        "--discount-rate",
+        type=float,
+        default=0.10,
+        metavar="R",
+        help="annual discount rate of CLV (default 0.10)",
+    )
+    predict.add_argument("--out", metavar="DIR", required=True, help="directory to write into")
+    predict.set_defaults(run=_predict)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="check forecast accuracy on a CSV of transactions",
+        description="Forecast at --as-of from the rows up to it and compare with what happened "
+        "up to --holdout-end, beside naive baselines.",
+    )
+    evaluate.add_argument("--transactions", metavar="FILE", required=True, help="CSV of purchases")
+    evaluate.add_argument("--as-of", type=_as_of, required=True, help="forecast date, ISO-8601")
+    evaluate.add_argument(
+        "--holdout-end", type=_as_of, required=True, help="end of the holdout, ISO-8601"
+    )
+    evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
+    evaluate.set_defaults(run=_evaluate)
     return parser
 
 
