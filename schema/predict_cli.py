@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 REQUIRED_COLUMNS = ("customer_id", "purchased_at", "amount")
 OPTIONAL_COLUMNS = ("sku", "quantity", "category")
 MAX_BAD_ROWS_SHOWN = 50
+MAX_CACHED_AMOUNTS = 100_000
 PROGRESS_EVERY = 4096
 SECONDS_PER_DAY = 86_400.0
 
@@ -176,7 +177,8 @@ def read_transactions(path: str, *, until: float) -> LoadedTransactions:
     customer, amount, sku, quantity = array("q"), array("q"), array("q"), array("q")
     at = array("d")
     has_sku = has_quantity = has_category = False
-    # Lines of one basket repeat its timestamp: parse each distinct text once in a row.
+    # Prices repeat, and lines of one basket repeat its timestamp: parse each text once.
+    amounts: dict[str, int] = {}
     last_text, last_days = "", 0.0
     total = count_lines(path) - 1 if sys.stderr.isatty() else None
     try:
@@ -191,6 +193,8 @@ def read_transactions(path: str, *, until: float) -> LoadedTransactions:
                 if report.rows_read % PROGRESS_EVERY == 0:
                     bar.update(report.rows_read)
                 try:
+                    if None in row:
+                        raise _RowError("more fields than the header names (an unquoted comma?)")
                     customer_id = (row.get("customer_id") or "").strip()
                     if not customer_id:
                         raise _RowError("customer_id is empty")
@@ -198,7 +202,12 @@ def read_transactions(path: str, *, until: float) -> LoadedTransactions:
                     if text != last_text:
                         last_days, last_text = _timestamp_days(text), text
                     days = last_days
-                    cents = _cents((row.get("amount") or "").strip())
+                    amount_text = row.get("amount") or ""
+                    cents = amounts.get(amount_text)
+                    if cents is None:
+                        cents = _cents(amount_text.strip())
+                        if len(amounts) < MAX_CACHED_AMOUNTS:
+                            amounts[amount_text] = cents
                     sku_id = ""
                     units = 1
                     if has_sku:
