@@ -32,6 +32,16 @@ def _int(value: str, name: str, low: int, high: int) -> int:
     return number
 
 
+def _float(value: str, name: str, low: float, high: float) -> float:
+    try:
+        number = float(value)
+    except ValueError as e:
+        raise SettingsError(f"{name} must be a number, got {value!r}") from e
+    if not low <= number <= high:
+        raise SettingsError(f"{name} must be between {low:g} (off) and {high:g}, got {number:g}")
+    return number
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
@@ -119,28 +129,16 @@ class Settings:
         ):
             if (v := get(key)) is not None and v != "":
                 values[attr] = _int(v, f"OMNIX_{key}", low, high)
-        if (v := get("RATE_LIMIT")) is not None and v != "":
-            try:
-                values["rate_limit"] = float(v)
-            except ValueError as e:
-                raise SettingsError(
-                    f"OMNIX_RATE_LIMIT must be requests per second, got {v!r}"
-                ) from e
-            if not 0 <= values["rate_limit"] <= 1_000_000:  # type: ignore[operator]
-                raise SettingsError("OMNIX_RATE_LIMIT must be between 0 (off) and 1000000")
+        for key, attr, ceiling in (
+            ("RATE_LIMIT", "rate_limit", 1_000_000.0),
+            ("GC_INTERVAL", "gc_interval", 3600.0),
+        ):
+            if (v := get(key)) is not None and v != "":
+                values[attr] = _float(v, f"OMNIX_{key}", 0.0, ceiling)
         if (v := get("RATE_BURST")) is not None and v != "":
             values["rate_burst"] = _int(v, "OMNIX_RATE_BURST", 1, 10_000_000)
         if (v := get("COMPILED_QUERIES")) is not None and v != "":
             values["compiled_queries"] = _flag(v, "OMNIX_COMPILED_QUERIES")
-        if (v := get("GC_INTERVAL")) is not None and v != "":
-            try:
-                values["gc_interval"] = float(v)
-            except ValueError as e:
-                raise SettingsError(
-                    f"OMNIX_GC_INTERVAL must be a number of seconds, got {v!r}"
-                ) from e
-            if not 0 <= values["gc_interval"] <= 3600:  # type: ignore[operator]
-                raise SettingsError("OMNIX_GC_INTERVAL must be between 0 (off) and 3600 seconds")
         settings = replace(base, **values)  # type: ignore[arg-type]
         settings.validate()
         return settings
