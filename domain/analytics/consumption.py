@@ -236,54 +236,87 @@ class CycleAccuracy:
 def predict_cycles(lines: PurchaseLines, as_of: float) -> ConsumptionCycles:
     """Fit the consumption-cycle model on the lines up to ``as_of`` (inclusive) and predict
     every pair."""
-    events = _Events.of(lines.select(lines.purchased_at <= as_of), lines.n_pairs)
-    stats = _pair_statistics(events, lines.n_pairs)
+    n_pairs = lines.n_pairs
+    stats = _pair_statistics(_Events.of(_up_to(lines, as_of), n_pairs), n_pairs)
     prior = _population_priors(stats, lines.pair_sku, lines.pair_category)
 
+    # Per-pair intermediates are freed (or overwritten in place) as soon as they are used: on
+    # millions of pairs each one is tens of megabytes.
     n = stats.intervals.astype(np.float64)
     sigma2 = (stats.squares + PRIOR_DEGREES * prior.sigma2) / (
         np.maximum(n - 1.0, 0.0) + PRIOR_DEGREES
     )
     sigma2 = np.maximum(sigma2, MIN_SIGMA**2)
     data_precision = n / sigma2
+    del n
     precision = data_precision + 1.0 / prior.tau2
     weight = data_precision / precision
-    own_mean = np.where(n > 0, stats.mean_log, 0.0)
+    del data_precision
+    own_mean = np.where(stats.intervals > 0, stats.mean_log, 0.0)
     mu = weight * own_mean + (1.0 - weight) * prior.mean
+    del own_mean, prior
     spread = np.sqrt(sigma2 + 1.0 / precision)
+    del precision
 
     bought = stats.purchases > 0
-    last_quantity = np.maximum(stats.last_quantity, 1)
-    log_scale = mu + np.log(last_quantity)
+    log_scale = mu + np.log(np.maximum(stats.last_quantity, 1))
     elapsed = np.maximum(as_of - stats.last_purchased_at, 0.0)
     conditional = {p: _conditional_quantile(p, elapsed, log_scale, spread) for p in (0.5, *WINDOW)}
-    low, high = (np.exp(log_scale + spread * special.ndtri(p)) for p in WINDOW)
+    for q in conditional.values():
+        q += stats.last_purchased_at
+    status = _status(elapsed, log_scale, spread, bought)
+    del elapsed, log_scale
 
-    status = np.full(lines.n_pairs, Status.ON_TRACK, dtype=np.int8)
-    status[elapsed >= low - DUE_SOON_LEAD_DAYS] = Status.DUE_SOON
-    status[elapsed > high] = Status.OVERDUE
-    status[elapsed > LAPSED_AFTER * high] = Status.LAPSED
-    status[~bought] = Status.NO_HISTORY
-
-    mean_days_per_unit = np.exp(mu + sigma2 / 2.0)
-    regularity = 1.0 / (1.0 + (spread / REGULAR_SIGMA) ** 2)
     nan = np.where(bought, 1.0, np.nan)
+    mean_days_per_unit = np.exp(mu + sigma2 / 2.0)
+    del sigma2
+    mean_interval_days = mean_days_per_unit * stats.mean_quantity
+    mean_interval_days *= nan
+    units_per_day = 1.0 / mean_days_per_unit
+    units_per_day *= nan
+    del mean_days_per_unit
+    regularity = 1.0 / (1.0 + (spread / REGULAR_SIGMA) ** 2)
+    confidence = np.where(bought, weight * regularity, 0.0)
+    del regularity, weight, bought
+    mu *= nan
+    spread *= nan
     return ConsumptionCycles(
         as_of=float(as_of),
         purchases=stats.purchases,
         intervals=stats.intervals,
-        mean_interval_days=mean_days_per_unit * stats.mean_quantity * nan,
-        units_per_day=1.0 / mean_days_per_unit * nan,
+        mean_interval_days=mean_interval_days,
+        units_per_day=units_per_day,
         last_purchased_at=stats.last_purchased_at,
         last_quantity=stats.last_quantity,
-        next_expected_at=stats.last_purchased_at + conditional[0.5],
-        window_low=stats.last_purchased_at + conditional[WINDOW[0]],
-        window_high=stats.last_purchased_at + conditional[WINDOW[1]],
+        next_expected_at=conditional[0.5],
+        window_low=conditional[WINDOW[0]],
+        window_high=conditional[WINDOW[1]],
         status=status,
-        confidence=np.where(bought, weight * regularity, 0.0),
-        log_days_per_unit=mu * nan,
-        log_spread=spread * nan,
+        confidence=confidence,
+        log_days_per_unit=mu,
+        log_spread=spread,
     )
+
+
+def _up_to(lines: PurchaseLines, as_of: float) -> PurchaseLines:
+    """The lines up to ``as_of`` (inclusive); ``lines`` itself, not a copy, when none is later."""
+    keep = lines.purchased_at <= as_of
+    return lines if keep.all() else lines.select(keep)
+
+
+def _status(
+    elapsed: FloatArray, log_scale: FloatArray, spread: FloatArray, bought: npt.NDArray[np.bool_]
+) -> StatusArray:
+    """Each pair's :class:`Status` from the unconditional gap quantiles at its last quantity."""
+    status = np.full(len(elapsed), Status.ON_TRACK, dtype=np.int8)
+    low = np.exp(log_scale + spread * special.ndtri(WINDOW[0]))
+    status[elapsed >= low - DUE_SOON_LEAD_DAYS] = Status.DUE_SOON
+    del low
+    high = np.exp(log_scale + spread * special.ndtri(WINDOW[1]))
+    status[elapsed > high] = Status.OVERDUE
+    status[elapsed > LAPSED_AFTER * high] = Status.LAPSED
+    status[~bought] = Status.NO_HISTORY
+    return status
 
 
 def evaluate_cycles(
@@ -297,7 +330,7 @@ def evaluate_cycles(
     first_after = np.full(lines.n_pairs, np.inf)
     np.minimum.at(first_after, lines.pair[after], lines.purchased_at[after])
 
-    before = _Events.of(lines.select(lines.purchased_at <= as_of), lines.n_pairs)
+    before = _Events.of(_up_to(lines, as_of), lines.n_pairs)
     stats = _pair_statistics(before, lines.n_pairs)
     scored = (cycles.purchases >= max(min_purchases, 2)) & np.isfinite(first_after)
     if not scored.any():
@@ -370,17 +403,41 @@ class _Events:
 
     @classmethod
     def of(cls, lines: PurchaseLines, n_pairs: int) -> _Events:
+        if not len(lines.pair):
+            return cls(lines.pair[:0], lines.purchased_at[:0], np.zeros(0))
+        # One sort on a single integer key, (pair, day): an event is a run of equal keys, at
+        # the time of its earliest line. Events come out by pair, then day, i.e. then time.
+        day = np.floor(lines.purchased_at)
+        first_day = float(day.min())
+        n_days = int(day.max() - first_day) + 1
+        if n_days * max(n_pairs, 1) >= 2**62:  # far beyond any real history; keep it exact
+            return cls._by_lexsort(lines)
+        day -= first_day
+        key = lines.pair * n_days
+        key += day.astype(np.int64)
+        del day
+        order = np.argsort(key)
+        key = key[order]
+        starts = np.empty(len(key), dtype=bool)
+        starts[0] = True
+        np.not_equal(key[1:], key[:-1], out=starts[1:])
+        first = np.flatnonzero(starts)
+        del starts
+        pair = key[first] // n_days
+        del key
+        at = np.minimum.reduceat(lines.purchased_at[order], first)
+        quantity = np.add.reduceat(lines.quantity[order], first).astype(np.float64)
+        return cls(pair, at, quantity)
+
+    @classmethod
+    def _by_lexsort(cls, lines: PurchaseLines) -> _Events:
         order = np.lexsort((lines.purchased_at, lines.pair))
         pair, at = lines.pair[order], lines.purchased_at[order]
         day = np.floor(at)
         starts = np.ones(len(pair), dtype=bool)
         starts[1:] = (pair[1:] != pair[:-1]) | (day[1:] != day[:-1])
         first = np.flatnonzero(starts)
-        quantity = (
-            np.add.reduceat(lines.quantity[order], first).astype(np.float64)
-            if len(first)
-            else np.zeros(0)
-        )
+        quantity = np.add.reduceat(lines.quantity[order], first).astype(np.float64)
         return cls(pair[first], at[first], quantity)
 
 
@@ -400,8 +457,10 @@ def _pair_statistics(events: _Events, n_pairs: int) -> _PairStatistics:
     purchases = np.bincount(events.pair, minlength=n_pairs).astype(np.int64)
     same = events.pair[1:] == events.pair[:-1]
     of = events.pair[:-1][same]
-    gap = np.maximum(np.diff(events.at)[same], MIN_GAP_DAYS)
-    x = np.log(gap / events.quantity[:-1][same])
+    gap = np.diff(events.at)[same]
+    np.maximum(gap, MIN_GAP_DAYS, out=gap)
+    x = gap / events.quantity[:-1][same]
+    np.log(x, out=x)
     intervals = np.bincount(of, minlength=n_pairs).astype(np.int64)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_log = np.bincount(of, weights=x, minlength=n_pairs) / intervals
@@ -409,7 +468,13 @@ def _pair_statistics(events: _Events, n_pairs: int) -> _PairStatistics:
         mean_quantity = np.bincount(events.pair, weights=events.quantity, minlength=n_pairs) / (
             purchases
         )
-    squares = np.bincount(of, weights=(x - mean_log[of]) ** 2, minlength=n_pairs).astype(np.float64)
+    del gap
+    deviation = mean_log[of]
+    np.subtract(x, deviation, out=deviation)
+    del x
+    deviation *= deviation
+    squares = np.bincount(of, weights=deviation, minlength=n_pairs).astype(np.float64)
+    del deviation, of
 
     last_at = np.full(n_pairs, np.nan)
     last_quantity = np.zeros(n_pairs, dtype=np.int64)
