@@ -77,7 +77,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Final
+from typing import Final, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -91,6 +91,7 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 CodeArray = npt.NDArray[np.int8]
+_T = TypeVar("_T", bound=np.generic)
 
 SECONDS_PER_DAY: Final = 86_400.0
 EPOCH_WEEKDAY: Final = 3
@@ -354,57 +355,88 @@ def customer_features(
         raise ValueError("customer indexes must lie in 0 .. len(consent) - 1")
     if len(lines) and lines.sku.max() >= len(catalogue):
         raise ValueError("sku indexes must lie in 0 .. len(catalogue) - 1")
+    # The consenting lines are gathered column by column, each when it is needed, and line-sized
+    # intermediates are freed as soon as they are used: the whole base has tens of millions of
+    # lines, so every full copy costs over a hundred megabytes.
     consented = np.asarray(consent, dtype=bool)[lines.customer]
-    if not consented.all():
-        lines = lines.select(consented)
+    kept = None if consented.all() else np.flatnonzero(consented)
+    del consented
 
-    customer = lines.customer
-    quantity = lines.quantity.astype(np.float64)
-    shelf = quantity * lines.unit_price_cents
-    discount = lines.discount_cents.astype(np.float64)
-    paid = np.maximum(shelf - discount, 0.0)
+    def column(values: npt.NDArray[_T]) -> npt.NDArray[_T]:
+        return values if kept is None else values[kept]
+
+    customer = column(lines.customer)
+    sku = column(lines.sku)
+    quantity = column(lines.quantity).astype(np.float64)
+    shelf = quantity * column(lines.unit_price_cents)
+    discount = column(lines.discount_cents).astype(np.float64)
     n_lines = np.bincount(customer, minlength=n).astype(np.int64)
     profiled = n_lines > 0
     shelf_total = np.bincount(customer, weights=shelf, minlength=n)
 
-    tier = catalogue.price_tier.astype(np.int64)[lines.sku]
-    tier_spend = np.bincount(customer * 3 + tier, weights=shelf, minlength=3 * n).reshape(n, 3)
+    tier = catalogue.price_tier.astype(np.int64)[sku]
+    tier_key = customer * 3
+    tier_key += tier
+    tier_spend = np.bincount(tier_key, weights=shelf, minlength=3 * n).reshape(n, 3)
+    del tier_key
     tier_share = _ratio(tier_spend, shelf_total[:, None])
     catalogue_mix = catalogue.tier_mix()
-    tier_value = (tier - 1).astype(np.float64)  # BUDGET -1, STANDARD 0, PREMIUM +1
+    tier -= 1  # BUDGET -1, STANDARD 0, PREMIUM +1
+    tier_value = tier.astype(np.float64)
+    del tier
     tier_mean, tier_se = _weighted_mean_se(customer, tier_value, shelf, n)
+    del tier_value
     tier_index = tier_mean - (catalogue_mix[2] - catalogue_mix[0])
 
-    comparable = catalogue.comparable_median_price()[lines.sku]
-    log_ratio = np.log(
-        np.maximum(paid / quantity, 1.0) / np.maximum(comparable, 1.0)
-    )  # a free item counts as one cent, not log(0)
+    paid = shelf - discount
+    np.maximum(paid, 0.0, out=paid)
+    spend = np.bincount(customer, weights=paid, minlength=n).astype(np.float64)
+    log_ratio = paid / quantity
+    del paid
+    np.maximum(log_ratio, 1.0, out=log_ratio)  # a free item counts as one cent, not log(0)
+    log_ratio /= np.maximum(catalogue.comparable_median_price(), 1.0)[sku]
+    np.log(log_ratio, out=log_ratio)
     log_price, log_price_se = _weighted_mean_se(customer, log_ratio, shelf, n)
+    del log_ratio
 
     promo = (discount > 0).astype(np.float64)
-    promo_share, promo_se = _weighted_mean_se(customer, promo, np.ones(len(lines)), n)
+    promo_share, promo_se = _weighted_mean_se(customer, promo, None, n)
+    del promo
     discount_share = _ratio(np.bincount(customer, weights=discount, minlength=n), shelf_total)
+    del discount
 
-    baskets = _Baskets.of(lines, utc_offset_hours)
-    n_baskets = np.bincount(baskets.customer, minlength=n).astype(np.int64)
-    spend = np.bincount(customer, weights=paid, minlength=n).astype(np.float64)
     n_categories = max(catalogue.n_categories, 1)
-    category = catalogue.category[lines.sku]
-    basket_categories = _distinct(baskets.of_line * n_categories + category)[0] // n_categories
+    category = catalogue.category.astype(np.int64)[sku]
+    category_key = customer * n_categories
+    category_key += category
+    category_spend = np.bincount(category_key, weights=shelf, minlength=n * n_categories).reshape(
+        n, n_categories
+    )
+    del category_key, shelf
+    p = _ratio(category_spend, shelf_total[:, None])
+    del category_spend
+    plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+    entropy = -plogp.sum(axis=1) / np.log(n_categories) if n_categories > 1 else np.zeros(n)
+    del p, plogp
+
+    baskets = _Baskets.of(customer, column(lines.purchased_at), utc_offset_hours)
+    n_baskets = np.bincount(baskets.customer, minlength=n).astype(np.int64)
+    basket_category = baskets.of_line * n_categories
+    basket_category += category
+    del category
+    basket_categories = _distinct(basket_category, in_place=True)[0]
+    del basket_category
+    basket_categories //= n_categories
     categories_in = np.bincount(
         baskets.customer[basket_categories], minlength=n
     )  # distinct (basket, category) pairs per customer
-
-    category_spend = np.bincount(
-        customer * n_categories + category, weights=shelf, minlength=n * n_categories
-    ).reshape(n, n_categories)
-    p = _ratio(category_spend, shelf_total[:, None])
-    plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
-    entropy = -plogp.sum(axis=1) / np.log(n_categories) if n_categories > 1 else np.zeros(n)
+    del basket_categories
 
     weekend = np.bincount(baskets.customer, weights=baskets.weekday >= 5, minlength=n)
     morning = np.bincount(baskets.customer, weights=baskets.hour < MORNING_ENDS, minlength=n)
     evening = np.bincount(baskets.customer, weights=baskets.hour >= EVENING_STARTS, minlength=n)
+    units_per_week = _staple_units_per_week(customer, sku, quantity, baskets, n)
+    del customer, sku, quantity, baskets
 
     blank = np.where(profiled, 1.0, np.nan)
     morning_share = _ratio(morning, n_baskets) * blank
@@ -423,7 +455,7 @@ def customer_features(
         spend_per_basket=_ratio(spend, n_baskets) * blank,
         categories_per_basket=_ratio(categories_in.astype(np.float64), n_baskets) * blank,
         category_entropy=np.clip(entropy, 0.0, 1.0) * blank,
-        units_per_week=_staple_units_per_week(lines, baskets, n) * blank,
+        units_per_week=units_per_week * blank,
         weekend_share=_ratio(weekend, n_baskets) * blank,
         morning_share=morning_share,
         afternoon_share=np.clip(1.0 - morning_share - evening_share, 0.0, 1.0),
@@ -562,34 +594,65 @@ class _Baskets:
     of_line: IntArray
 
     @classmethod
-    def of(cls, lines: ProfileLines, utc_offset_hours: float) -> _Baskets:
-        order = np.lexsort((lines.purchased_at, lines.customer))
-        customer, at = lines.customer[order], lines.purchased_at[order]
-        starts = np.ones(len(order), dtype=bool)
-        starts[1:] = (customer[1:] != customer[:-1]) | (at[1:] != at[:-1])
+    def of(cls, customer: IntArray, at: FloatArray, utc_offset_hours: float) -> _Baskets:
+        """The baskets of lines given by their ``customer`` and time ``at``."""
+        order = _by_customer_then_time(customer, at)
+        sorted_customer = customer[order]
+        sorted_at = at[order]
+        starts = np.empty(len(order), dtype=bool)
+        starts[:1] = True
+        np.not_equal(sorted_customer[1:], sorted_customer[:-1], out=starts[1:])
+        starts[1:] |= sorted_at[1:] != sorted_at[:-1]
+        first = np.flatnonzero(starts)
+        basket_customer = sorted_customer[first]
+        basket_at = sorted_at[first]
+        del sorted_customer, sorted_at
         of_line = np.empty(len(order), dtype=np.int64)
         of_line[order] = np.cumsum(starts) - 1
-        first = np.flatnonzero(starts)
-        local = at[first] + utc_offset_hours / 24.0
+        del order, starts
+        local = basket_at + utc_offset_hours / 24.0
         day = np.floor(local)
         return cls(
-            customer=customer[first],
-            at=at[first],
+            customer=basket_customer,
+            at=basket_at,
             weekday=((day.astype(np.int64) + EPOCH_WEEKDAY) % 7).astype(np.int64),
             hour=(local - day) * 24.0,
             of_line=of_line,
         )
 
 
-def _staple_units_per_week(lines: ProfileLines, baskets: _Baskets, n: int) -> FloatArray:
+def _by_customer_then_time(customer: IntArray, at: FloatArray) -> IntArray:
+    """The order of lines by customer, then time (ties in their given order). Lines usually come
+    in time order, as a ledger is read; then one stable sort by customer is enough."""
+    if len(at) < 2 or bool(np.all(at[1:] >= at[:-1])):
+        return np.asarray(np.argsort(customer, kind="stable"), dtype=np.int64)
+    return np.asarray(np.lexsort((at, customer)), dtype=np.int64)
+
+
+def _staple_units_per_week(
+    customer: IntArray, sku: IntArray, quantity: FloatArray, baskets: _Baskets, n: int
+) -> FloatArray:
     """Items per week of each customer's staples over their observed span."""
-    n_skus = int(lines.sku.max()) + 1 if len(lines) else 1
-    basket_sku = _distinct(baskets.of_line * n_skus + lines.sku)[0]
-    pair_customer = baskets.customer[basket_sku // n_skus]
-    pairs, basket_count = _distinct(pair_customer * n_skus + basket_sku % n_skus)
-    staple_pairs = pairs[basket_count >= STAPLE_MIN_BASKETS]
-    is_staple = np.isin(lines.customer * n_skus + lines.sku, staple_pairs)
-    units = np.bincount(lines.customer[is_staple], weights=lines.quantity[is_staple], minlength=n)
+    n_skus = int(sku.max()) + 1 if len(sku) else 1
+    basket_sku = baskets.of_line * n_skus
+    basket_sku += sku
+    basket_sku = _distinct(basket_sku, in_place=True)[0]
+    pair_key = baskets.customer[basket_sku // n_skus]
+    pair_key *= n_skus
+    basket_sku %= n_skus
+    pair_key += basket_sku
+    del basket_sku
+    pairs, basket_count = _distinct(pair_key, in_place=True)
+    del pair_key
+    # Each line's (customer, sku) pair is one of ``pairs``: look it up instead of np.isin.
+    line_pair = customer * n_skus
+    line_pair += sku
+    where = np.searchsorted(pairs, line_pair)
+    del line_pair
+    staple_units = (basket_count >= STAPLE_MIN_BASKETS)[where] * quantity
+    del where
+    units = np.bincount(customer, weights=staple_units, minlength=n)
+    del staple_units
 
     n_baskets = np.bincount(baskets.customer, minlength=n).astype(np.float64)
     first = np.full(n, np.inf)
@@ -601,24 +664,49 @@ def _staple_units_per_week(lines: ProfileLines, baskets: _Baskets, n: int) -> Fl
 
 
 def _weighted_mean_se(
-    group: IntArray, value: FloatArray, weight: FloatArray, n: int
+    group: IntArray, value: FloatArray, weight: FloatArray | None, n: int
 ) -> tuple[FloatArray, FloatArray]:
     """Per group: the weighted mean of ``value`` and its standard error, the weighted spread
-    over the effective number of observations ``(sum w)^2 / sum w^2``."""
-    total = np.bincount(group, weights=weight, minlength=n)
-    mean = _ratio(np.bincount(group, weights=weight * value, minlength=n), total)
-    spread = _ratio(
-        np.bincount(group, weights=weight * (value - mean[group]) ** 2, minlength=n), total
-    )
-    effective = _ratio(total**2, np.bincount(group, weights=weight**2, minlength=n))
+    over the effective number of observations ``(sum w)^2 / sum w^2``. ``weight`` None weighs
+    every observation 1."""
+    if weight is None:
+        total = np.bincount(group, minlength=n).astype(np.float64)
+        mean = _ratio(np.bincount(group, weights=value, minlength=n), total)
+        squares = total
+    else:
+        total = np.asarray(np.bincount(group, weights=weight, minlength=n), dtype=np.float64)
+        weighted = weight * value
+        mean = _ratio(np.bincount(group, weights=weighted, minlength=n), total)
+        np.multiply(weight, weight, out=weighted)
+        squares = np.asarray(np.bincount(group, weights=weighted, minlength=n), dtype=np.float64)
+        del weighted
+    deviation = mean[group]
+    np.subtract(value, deviation, out=deviation)
+    deviation *= deviation
+    if weight is not None:
+        deviation *= weight
+    spread = _ratio(np.bincount(group, weights=deviation, minlength=n), total)
+    del deviation
+    effective = _ratio(total**2, squares)
     return mean, np.sqrt(_ratio(spread, effective))
 
 
-def _distinct(keys: IntArray) -> tuple[IntArray, IntArray]:
+def _distinct(keys: IntArray, *, in_place: bool = False) -> tuple[IntArray, IntArray]:
     """The distinct keys, ascending, and how often each occurs. By sorting: numpy's hash-based
-    ``unique`` is several times slower on millions of int64 keys."""
-    ordered = np.sort(keys)
-    starts = np.flatnonzero(np.diff(ordered, prepend=ordered[:1] - 1)) if len(ordered) else ordered
+    ``unique`` is several times slower on millions of int64 keys. ``in_place`` sorts ``keys``
+    itself instead of a copy."""
+    if in_place:
+        keys.sort()
+        ordered = keys
+    else:
+        ordered = np.sort(keys)
+    if not len(ordered):
+        return ordered, np.zeros(0, dtype=np.int64)
+    starts_mask = np.empty(len(ordered), dtype=bool)
+    starts_mask[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=starts_mask[1:])
+    starts = np.flatnonzero(starts_mask)
+    del starts_mask
     counts = np.diff(np.append(starts, len(ordered)))
     return ordered[starts], counts.astype(np.int64)
 
