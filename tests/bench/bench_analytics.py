@@ -90,7 +90,18 @@ def stage_consumption(a: Arrays, as_of: float, clock: Clock) -> Any:
     return cycles
 
 
-def stage_customers(a: Arrays, cycles: Any, as_of: float, clock: Clock) -> dict[str, Any]:
+def overdue_staples(a: Arrays, cycles: Any, clock: Clock) -> npt.NDArray[np.int64]:
+    """Per customer, the OVERDUE staples: all the later stages need of the consumption result."""
+    t = time.perf_counter()
+    overdue_pair = (cycles.status == Status.OVERDUE) & (cycles.purchases >= STAPLE_MIN_PURCHASES)
+    overdue = np.bincount(a["pair_customer"][overdue_pair], minlength=len(a["customer_consent"]))
+    clock.lap("consumption: overdue staples per customer", t)
+    return overdue
+
+
+def stage_customers(
+    a: Arrays, overdue_by_customer: npt.NDArray[np.int64], as_of: float, clock: Clock
+) -> dict[str, Any]:
     t = time.perf_counter()
     amount = a["line_quantity"] * a["line_unit_price_cents"] - a["line_discount_cents"]
     basket_amount = np.bincount(
@@ -116,11 +127,7 @@ def stage_customers(a: Arrays, cycles: Any, as_of: float, clock: Clock) -> dict[
     t = clock.lap("customers: expected spend", t)
     clv = btyd.customer_lifetime_value(fit.params, gg.params, x, t_x, age, m, horizon_days=CLV_DAYS)
     t = clock.lap("customers: CLV 12 months", t)
-    overdue_pair = (cycles.status == Status.OVERDUE) & (cycles.purchases >= STAPLE_MIN_PURCHASES)
-    overdue = np.bincount(a["pair_customer"][overdue_pair], minlength=len(a["customer_consent"]))[
-        rfm.customer_idx
-    ]
-    churn = btyd.churn_risk(p_alive, overdue)
+    churn = btyd.churn_risk(p_alive, overdue_by_customer[rfm.customer_idx])
     clock.lap("customers: churn bands", t)
     return {
         "rfm": rfm,
@@ -261,10 +268,8 @@ def peer(a: Arrays, as_of: float, sample_customers: int) -> dict[str, float]:
 # --------------------------------------------------------------------------------------------
 
 
-def sanity(
-    cycles: Any, customers: dict[str, Any], profiles: Any | None, truth: Arrays
-) -> list[tuple[str, str, bool]]:
-    """(what, figure, passed) for each check."""
+def cycle_checks(cycles: Any, truth: Arrays) -> list[tuple[str, str, bool]]:
+    """(what, figure, passed) for the consumption-cycle check."""
     checks: list[tuple[str, str, bool]] = []
     true_dpu = truth["true_pair_days_per_unit"]
     rich = np.isfinite(true_dpu) & (cycles.intervals >= 6)
@@ -278,7 +283,12 @@ def sanity(
             0.8 < median < 1.25 and within > 0.5,
         )
     )
+    return checks
 
+
+def customer_checks(customers: dict[str, Any], truth: Arrays) -> list[tuple[str, str, bool]]:
+    """(what, figure, passed) for the customer forecast checks."""
+    checks: list[tuple[str, str, bool]] = []
     fit, rfm = customers["fit"], customers["rfm"]
     params = fit.params
     checks.append(
@@ -316,6 +326,12 @@ def sanity(
             bool(np.all(np.isfinite(clv)) and clv.min() >= 0),
         )
     )
+    return checks
+
+
+def profile_checks(profiles: Any | None, truth: Arrays) -> list[tuple[str, str, bool]]:
+    """(what, figure, passed) for the profile checks."""
+    checks: list[tuple[str, str, bool]] = []
     if profiles is not None:
         profiled = np.asarray(profiles.profiled) & (profiles.features.baskets >= 5)
         band = profiles.band[profiled].astype(np.int64)
@@ -344,41 +360,72 @@ def sanity(
     return checks
 
 
+def peak_rss_kib() -> int:
+    """This process's own peak RSS in KiB: ``VmHWM`` of /proc/self/status. Not ``ru_maxrss``:
+    Linux carries the parent's high-water mark into ``ru_maxrss`` across fork and exec, so in this
+    child it starts at the generator's RSS, not at what the recompute itself ever held."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def run_stages(directory: Path, sample_customers: int) -> dict[str, Any]:
+    """The recompute as a real one runs it: each stage's result is used (here: checked against
+    the truth, standing in for storing it) and dropped before the next stage; only the per-customer
+    overdue-staples count of the consumption stage feeds a later one (the churn bands)."""
     t = time.perf_counter()
     a = synthetic.Dataset.load(directory, synthetic.Dataset.INPUT)
     load_s = time.perf_counter() - t
     input_bytes = sum(v.nbytes for v in a.values())
-    rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_loaded = peak_rss_kib()
+
+    def truth(*names: str) -> Arrays:
+        return synthetic.Dataset.load(directory, names)
 
     clock = Clock()
     as_of = synthetic.AS_OF
     t = time.perf_counter()
     cycles = stage_consumption(a, as_of, clock)
+    overdue = overdue_staples(a, cycles, clock)
     consumption_s = time.perf_counter() - t
+    checks = cycle_checks(cycles, truth("true_pair_days_per_unit"))
+    status = np.bincount(cycles.status.astype(np.int64) + 1, minlength=5)
+    del cycles
+
     t = time.perf_counter()
-    customers = stage_customers(a, cycles, as_of, clock)
+    customers = stage_customers(a, overdue, as_of, clock)
     customers_s = time.perf_counter() - t
+    del overdue
+    checks += customer_checks(customers, truth("true_customer_lapsed"))
+    customers_modelled = len(customers["rfm"])
+    del customers
+
     t = time.perf_counter()
     profiles = stage_profiles(a, clock)
     profiles_s = time.perf_counter() - t if profiles is not None else None
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_kib = peak_rss_kib()
+    ru_maxrss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    checks += profile_checks(profiles, truth("true_customer_affluence", "true_customer_household"))
+    del profiles
 
-    truth = synthetic.Dataset.load(directory, synthetic.Dataset.TRUTH)
-    checks = sanity(cycles, customers, profiles, truth)
-    status = np.bincount(cycles.status.astype(np.int64) + 1, minlength=5)
     peer_figures = peer(a, as_of, sample_customers)
     return {
         "load_s": load_s,
         "input_bytes": input_bytes,
         "rss_after_load_kib": rss_loaded,
+        "ru_maxrss_kib": ru_maxrss_kib,
         "peak_rss_kib": peak_kib,
         "stages": {"consumption": consumption_s, "customers": customers_s, "profiles": profiles_s},
         "laps": clock.laps,
         "spans": clock.spans,
         "checks": checks,
         "status_counts": {Status(i - 1).name: int(c) for i, c in enumerate(status)},
-        "customers_modelled": len(customers["rfm"]),
+        "customers_modelled": customers_modelled,
         "peer": peer_figures,
     }
 
@@ -419,7 +466,9 @@ def report(args: argparse.Namespace, gen: dict[str, float], r: dict[str, Any]) -
     print(
         f"\nmemory: peak RSS {peak_gb:.2f} GiB (bar <= {MEMORY_BAR_GB:.0f} GiB); input arrays "
         f"{r['input_bytes'] / 2**30:.2f} GiB; RSS after loading them "
-        f"{r['rss_after_load_kib'] / 2**20:.2f} GiB"
+        f"{r['rss_after_load_kib'] / 2**20:.2f} GiB (VmHWM of the measured process; its "
+        f"ru_maxrss, {r['ru_maxrss_kib'] / 2**20:.2f} GiB, also holds the generator's high-water "
+        "mark, inherited across fork and exec)"
     )
     print(f"pair status at as_of: {r['status_counts']}")
 
