@@ -585,13 +585,14 @@ def profile_inputs(
 @dataclass(frozen=True, slots=True)
 class _Baskets:
     """The baskets (one per customer and timestamp) of some lines: each basket's customer, local
-    weekday and hour, and each line's basket."""
+    weekday and hour, each line's basket, and the order of the lines by customer, then time."""
 
     customer: IntArray
     at: FloatArray
     weekday: IntArray
     hour: FloatArray
     of_line: IntArray
+    order: IntArray
 
     @classmethod
     def of(cls, customer: IntArray, at: FloatArray, utc_offset_hours: float) -> _Baskets:
@@ -609,7 +610,7 @@ class _Baskets:
         del sorted_customer, sorted_at
         of_line = np.empty(len(order), dtype=np.int64)
         of_line[order] = np.cumsum(starts) - 1
-        del order, starts
+        del starts
         local = basket_at + utc_offset_hours / 24.0
         day = np.floor(local)
         return cls(
@@ -618,6 +619,7 @@ class _Baskets:
             weekday=((day.astype(np.int64) + EPOCH_WEEKDAY) % 7).astype(np.int64),
             hour=(local - day) * 24.0,
             of_line=of_line,
+            order=order,
         )
 
 
@@ -644,15 +646,20 @@ def _staple_units_per_week(
     del basket_sku
     pairs, basket_count = _distinct(pair_key, in_place=True)
     del pair_key
-    # Each line's (customer, sku) pair is one of ``pairs``: look it up instead of np.isin.
-    line_pair = customer * n_skus
-    line_pair += sku
+    # Each line's (customer, sku) pair is one of ``pairs``: look it up instead of np.isin, with
+    # the lines by customer so that the lookups walk ``pairs`` in order (several times faster).
+    # The units are whole numbers, so their sums do not depend on the order.
+    by_customer = customer[baskets.order]
+    line_pair = by_customer * n_skus
+    line_pair += sku[baskets.order]
     where = np.searchsorted(pairs, line_pair)
     del line_pair
-    staple_units = (basket_count >= STAPLE_MIN_BASKETS)[where] * quantity
+    is_staple = (basket_count >= STAPLE_MIN_BASKETS)[where]
     del where
-    units = np.bincount(customer, weights=staple_units, minlength=n)
-    del staple_units
+    staple_units = is_staple * quantity[baskets.order]
+    del is_staple
+    units = np.bincount(by_customer, weights=staple_units, minlength=n)
+    del staple_units, by_customer
 
     n_baskets = np.bincount(baskets.customer, minlength=n).astype(np.float64)
     first = np.full(n, np.inf)
