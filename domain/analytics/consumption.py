@@ -239,39 +239,43 @@ def predict_cycles(lines: PurchaseLines, as_of: float) -> ConsumptionCycles:
     n_pairs = lines.n_pairs
     stats = _pair_statistics(_Events.of(_up_to(lines, as_of), n_pairs), n_pairs)
     prior = _population_priors(stats, lines.pair_sku, lines.pair_category)
+    purchases, intervals, mean_quantity = stats.purchases, stats.intervals, stats.mean_quantity
+    last_at, last_quantity = stats.last_purchased_at, stats.last_quantity
+    squares, mean_log = stats.squares, stats.mean_log
+    del stats  # and with it the statistics not needed here
 
     # Per-pair intermediates are freed (or overwritten in place) as soon as they are used: on
     # millions of pairs each one is tens of megabytes.
-    n = stats.intervals.astype(np.float64)
-    sigma2 = (stats.squares + PRIOR_DEGREES * prior.sigma2) / (
-        np.maximum(n - 1.0, 0.0) + PRIOR_DEGREES
-    )
+    n = intervals.astype(np.float64)
+    sigma2 = (squares + PRIOR_DEGREES * prior.sigma2) / (np.maximum(n - 1.0, 0.0) + PRIOR_DEGREES)
+    del squares
     sigma2 = np.maximum(sigma2, MIN_SIGMA**2)
     data_precision = n / sigma2
     del n
     precision = data_precision + 1.0 / prior.tau2
     weight = data_precision / precision
     del data_precision
-    own_mean = np.where(stats.intervals > 0, stats.mean_log, 0.0)
+    own_mean = np.where(intervals > 0, mean_log, 0.0)
     mu = weight * own_mean + (1.0 - weight) * prior.mean
-    del own_mean, prior
+    del own_mean, mean_log, prior
     spread = np.sqrt(sigma2 + 1.0 / precision)
     del precision
 
-    bought = stats.purchases > 0
-    log_scale = mu + np.log(np.maximum(stats.last_quantity, 1))
-    elapsed = np.maximum(as_of - stats.last_purchased_at, 0.0)
+    bought = purchases > 0
+    log_scale = mu + np.log(np.maximum(last_quantity, 1))
+    elapsed = np.maximum(as_of - last_at, 0.0)
     conditional = {p: _conditional_quantile(p, elapsed, log_scale, spread) for p in (0.5, *WINDOW)}
     for q in conditional.values():
-        q += stats.last_purchased_at
+        q += last_at
     status = _status(elapsed, log_scale, spread, bought)
     del elapsed, log_scale
 
     nan = np.where(bought, 1.0, np.nan)
     mean_days_per_unit = np.exp(mu + sigma2 / 2.0)
     del sigma2
-    mean_interval_days = mean_days_per_unit * stats.mean_quantity
+    mean_interval_days = mean_days_per_unit * mean_quantity
     mean_interval_days *= nan
+    del mean_quantity
     units_per_day = 1.0 / mean_days_per_unit
     units_per_day *= nan
     del mean_days_per_unit
@@ -282,12 +286,12 @@ def predict_cycles(lines: PurchaseLines, as_of: float) -> ConsumptionCycles:
     spread *= nan
     return ConsumptionCycles(
         as_of=float(as_of),
-        purchases=stats.purchases,
-        intervals=stats.intervals,
+        purchases=purchases,
+        intervals=intervals,
         mean_interval_days=mean_interval_days,
         units_per_day=units_per_day,
-        last_purchased_at=stats.last_purchased_at,
-        last_quantity=stats.last_quantity,
+        last_purchased_at=last_at,
+        last_quantity=last_quantity,
         next_expected_at=conditional[0.5],
         window_low=conditional[WINDOW[0]],
         window_high=conditional[WINDOW[1]],

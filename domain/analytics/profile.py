@@ -396,6 +396,7 @@ def customer_features(
     np.maximum(log_ratio, 1.0, out=log_ratio)  # a free item counts as one cent, not log(0)
     log_ratio /= np.maximum(catalogue.comparable_median_price(), 1.0)[sku]
     np.log(log_ratio, out=log_ratio)
+    del quantity  # gathered again for the staples, after the baskets
     log_price, log_price_se = _weighted_mean_se(customer, log_ratio, shelf, n)
     del log_ratio
 
@@ -412,18 +413,17 @@ def customer_features(
     category_spend = np.bincount(category_key, weights=shelf, minlength=n * n_categories).reshape(
         n, n_categories
     )
-    del category_key, shelf
+    del category_key, category, shelf
     p = _ratio(category_spend, shelf_total[:, None])
     del category_spend
     plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
     entropy = -plogp.sum(axis=1) / np.log(n_categories) if n_categories > 1 else np.zeros(n)
     del p, plogp
 
-    baskets = _Baskets.of(customer, column(lines.purchased_at), utc_offset_hours)
+    baskets, of_line = _Baskets.of(customer, column(lines.purchased_at))
     n_baskets = np.bincount(baskets.customer, minlength=n).astype(np.int64)
-    basket_category = baskets.of_line * n_categories
-    basket_category += category
-    del category
+    basket_category = of_line * n_categories
+    basket_category += catalogue.category.astype(np.int64)[sku]
     basket_categories = _distinct(basket_category, in_place=True)[0]
     del basket_category
     basket_categories //= n_categories
@@ -432,11 +432,34 @@ def customer_features(
     )  # distinct (basket, category) pairs per customer
     del basket_categories
 
-    weekend = np.bincount(baskets.customer, weights=baskets.weekday >= 5, minlength=n)
-    morning = np.bincount(baskets.customer, weights=baskets.hour < MORNING_ENDS, minlength=n)
-    evening = np.bincount(baskets.customer, weights=baskets.hour >= EVENING_STARTS, minlength=n)
-    units_per_week = _staple_units_per_week(customer, sku, quantity, baskets, n)
-    del customer, sku, quantity, baskets
+    weekday, hour = baskets.local_weekday_and_hour(utc_offset_hours)
+    weekend = np.bincount(baskets.customer, weights=weekday >= 5, minlength=n)
+    morning = np.bincount(baskets.customer, weights=hour < MORNING_ENDS, minlength=n)
+    evening = np.bincount(baskets.customer, weights=hour >= EVENING_STARTS, minlength=n)
+    del weekday, hour
+
+    n_skus = int(sku.max()) + 1 if len(sku) else 1
+    basket_sku = of_line * n_skus
+    del of_line
+    basket_sku += sku
+    staples = _staple_pairs(basket_sku, baskets.customer, n_skus)
+    del basket_sku
+    # Each line's (customer, sku) pair is one of the pairs: look it up instead of np.isin, with
+    # the lines by customer so that the lookups walk the pairs in order (several times faster).
+    # The units are whole numbers, so their sums do not depend on the order.
+    by_customer = customer[baskets.order]
+    del customer
+    line_pair = by_customer * n_skus
+    line_pair += sku[baskets.order]
+    del sku
+    is_staple = staples.is_staple[np.searchsorted(staples.pairs, line_pair)]
+    del line_pair, staples
+    staple_units = is_staple * column(lines.quantity)[baskets.order]
+    del is_staple
+    units = np.bincount(by_customer, weights=staple_units, minlength=n)
+    del staple_units, by_customer
+    units_per_week = units / (np.maximum(_observed_span_days(baskets, n), 7.0) / 7.0)
+    del baskets
 
     blank = np.where(profiled, 1.0, np.nan)
     morning_share = _ratio(morning, n_baskets) * blank
@@ -584,19 +607,18 @@ def profile_inputs(
 
 @dataclass(frozen=True, slots=True)
 class _Baskets:
-    """The baskets (one per customer and timestamp) of some lines: each basket's customer, local
-    weekday and hour, each line's basket, and the order of the lines by customer, then time."""
+    """The baskets (one per customer and timestamp) of some lines: each basket's customer and
+    time, and the order of the lines by customer, then time. Each line's basket comes beside it
+    from :meth:`of`, to be dropped as soon as it is used."""
 
     customer: IntArray
     at: FloatArray
-    weekday: IntArray
-    hour: FloatArray
-    of_line: IntArray
     order: IntArray
 
     @classmethod
-    def of(cls, customer: IntArray, at: FloatArray, utc_offset_hours: float) -> _Baskets:
-        """The baskets of lines given by their ``customer`` and time ``at``."""
+    def of(cls, customer: IntArray, at: FloatArray) -> tuple[_Baskets, IntArray]:
+        """The baskets of lines given by their ``customer`` and time ``at``, and each line's
+        basket."""
         order = _by_customer_then_time(customer, at)
         sorted_customer = customer[order]
         sorted_at = at[order]
@@ -607,20 +629,17 @@ class _Baskets:
         first = np.flatnonzero(starts)
         basket_customer = sorted_customer[first]
         basket_at = sorted_at[first]
-        del sorted_customer, sorted_at
+        del sorted_customer, sorted_at, first
         of_line = np.empty(len(order), dtype=np.int64)
         of_line[order] = np.cumsum(starts) - 1
-        del starts
-        local = basket_at + utc_offset_hours / 24.0
+        return cls(customer=basket_customer, at=basket_at, order=order), of_line
+
+    def local_weekday_and_hour(self, utc_offset_hours: float) -> tuple[IntArray, FloatArray]:
+        """Each basket's local weekday (Monday 0) and hour of the day."""
+        local = self.at + utc_offset_hours / 24.0
         day = np.floor(local)
-        return cls(
-            customer=basket_customer,
-            at=basket_at,
-            weekday=((day.astype(np.int64) + EPOCH_WEEKDAY) % 7).astype(np.int64),
-            hour=(local - day) * 24.0,
-            of_line=of_line,
-            order=order,
-        )
+        weekday = ((day.astype(np.int64) + EPOCH_WEEKDAY) % 7).astype(np.int64)
+        return weekday, (local - day) * 24.0
 
 
 def _by_customer_then_time(customer: IntArray, at: FloatArray) -> IntArray:
@@ -631,43 +650,38 @@ def _by_customer_then_time(customer: IntArray, at: FloatArray) -> IntArray:
     return np.asarray(np.lexsort((at, customer)), dtype=np.int64)
 
 
-def _staple_units_per_week(
-    customer: IntArray, sku: IntArray, quantity: FloatArray, baskets: _Baskets, n: int
-) -> FloatArray:
-    """Items per week of each customer's staples over their observed span."""
-    n_skus = int(sku.max()) + 1 if len(sku) else 1
-    basket_sku = baskets.of_line * n_skus
-    basket_sku += sku
+@dataclass(frozen=True, slots=True)
+class _StaplePairs:
+    """The distinct (customer, sku) pairs as ``customer * n_skus + sku``, ascending, and whether
+    each is a staple (bought in at least :data:`STAPLE_MIN_BASKETS` baskets)."""
+
+    pairs: IntArray
+    is_staple: BoolArray
+
+
+def _staple_pairs(basket_sku: IntArray, basket_customer: IntArray, n_skus: int) -> _StaplePairs:
+    """The staple flags of the (customer, sku) pairs, from each line's ``basket * n_skus + sku``
+    (sorted in place)."""
     basket_sku = _distinct(basket_sku, in_place=True)[0]
-    pair_key = baskets.customer[basket_sku // n_skus]
+    pair_key = basket_customer[basket_sku // n_skus]
     pair_key *= n_skus
     basket_sku %= n_skus
     pair_key += basket_sku
     del basket_sku
     pairs, basket_count = _distinct(pair_key, in_place=True)
-    del pair_key
-    # Each line's (customer, sku) pair is one of ``pairs``: look it up instead of np.isin, with
-    # the lines by customer so that the lookups walk ``pairs`` in order (several times faster).
-    # The units are whole numbers, so their sums do not depend on the order.
-    by_customer = customer[baskets.order]
-    line_pair = by_customer * n_skus
-    line_pair += sku[baskets.order]
-    where = np.searchsorted(pairs, line_pair)
-    del line_pair
-    is_staple = (basket_count >= STAPLE_MIN_BASKETS)[where]
-    del where
-    staple_units = is_staple * quantity[baskets.order]
-    del is_staple
-    units = np.bincount(by_customer, weights=staple_units, minlength=n)
-    del staple_units, by_customer
+    return _StaplePairs(pairs, basket_count >= STAPLE_MIN_BASKETS)
 
+
+def _observed_span_days(baskets: _Baskets, n: int) -> FloatArray:
+    """Each customer's observed span, ``(last basket - first basket) * n / (n - 1)`` for ``n``
+    baskets (0 with one basket or none)."""
     n_baskets = np.bincount(baskets.customer, minlength=n).astype(np.float64)
     first = np.full(n, np.inf)
     last = np.full(n, -np.inf)
     np.minimum.at(first, baskets.customer, baskets.at)
     np.maximum.at(last, baskets.customer, baskets.at)
     span = np.where(n_baskets > 1, last - first, 0.0) * _ratio(n_baskets, n_baskets - 1.0)
-    return np.asarray(units / (np.maximum(span, 7.0) / 7.0), dtype=np.float64)
+    return np.asarray(span, dtype=np.float64)
 
 
 def _weighted_mean_se(
