@@ -6,9 +6,12 @@ at most 4 GB.
 
 The parent process generates seeded synthetic data (tests/bench/synthetic.py; not timed against
 the bar, it stands in for reading the store) and writes the kernels' flat arrays to a temporary
-directory. A child process loads them and runs the stages, so its peak RSS
-(``getrusage(RUSAGE_SELF).ru_maxrss``) holds exactly the input plus the recompute's working memory,
-not the generator's. Beside the vectorised consumption stage, a naive per-pair Python loop runs on
+directory. A child process loads them and runs the stages, so its peak RSS (its own ``VmHWM``;
+not ``ru_maxrss``, which Linux carries over from the parent across fork and exec) holds exactly
+the input plus the recompute's working memory, not the generator's. As in a real recompute, each
+stage's result is used (checked against the truth, standing in for storing it) and dropped
+before the next stage; only the per-customer count of overdue staples passes from the
+consumption stage to the churn bands. Beside the vectorised consumption stage, a naive per-pair Python loop runs on
 a 1% sample of customers and is extrapolated by lines, so the figure has a peer. Sanity checks
 compare the outputs with the generator's truth (recovered days per unit, P(alive) of lapsed
 customers, affluence bands).
