@@ -29,6 +29,7 @@ import numpy.typing as npt
 from domain.analytics.btyd import (
     BgNbdFit,
     GammaGammaFit,
+    RfmSummary,
     conditional_expected_spend,
     conditional_expected_transactions,
     customer_lifetime_value,
@@ -209,6 +210,20 @@ class Forecast:
     rows: RowCounts
 
 
+def _fit_bgnbd(rfm: RfmSummary) -> BgNbdFit:
+    """BG/NBD on the customers the fit can learn from: one first seen at the very instant of
+    as_of has T = 0 and tells it nothing."""
+    informative = rfm.T > 0
+    if informative.sum() < 2:
+        raise ForecastError("the BG/NBD model needs at least two customers seen before as-of")
+    return fit_bgnbd(
+        rfm.frequency[informative],
+        rfm.recency[informative],
+        rfm.T[informative],
+        time_unit_days=TIME_UNIT_DAYS,
+    )
+
+
 def forecast(
     transactions: Transactions,
     *,
@@ -252,16 +267,7 @@ def forecast(
     # Refunds can take a customer's mean repeat spend below zero; the spend model knows none.
     monetary = np.maximum(rfm.monetary_value, 0.0)
     started = time.perf_counter()
-    # A customer first seen at the very instant of as_of has T = 0 and tells the fit nothing.
-    informative = rfm.T > 0
-    if informative.sum() < 2:
-        raise ForecastError("the BG/NBD model needs at least two customers seen before as-of")
-    bgnbd = fit_bgnbd(
-        rfm.frequency[informative],
-        rfm.recency[informative],
-        rfm.T[informative],
-        time_unit_days=TIME_UNIT_DAYS,
-    )
+    bgnbd = _fit_bgnbd(rfm)
     bgnbd_seconds = time.perf_counter() - started
     started = time.perf_counter()
     if not np.any((rfm.frequency > 0) & (monetary > 0)):
@@ -387,15 +393,7 @@ def evaluate_forecasts(
         as_of=as_of,
         time_unit_days=TIME_UNIT_DAYS,
     )
-    informative = rfm.T > 0
-    if informative.sum() < 2:
-        raise ForecastError("the BG/NBD model needs at least two customers seen before as-of")
-    fit = fit_bgnbd(
-        rfm.frequency[informative],
-        rfm.recency[informative],
-        rfm.T[informative],
-        time_unit_days=TIME_UNIT_DAYS,
-    )
+    fit = _fit_bgnbd(rfm)
     holdout_days = float(holdout_end - as_of)
     predicted = conditional_expected_transactions(
         fit.params, holdout_days / TIME_UNIT_DAYS, rfm.frequency, rfm.recency, rfm.T
