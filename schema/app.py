@@ -81,38 +81,66 @@ def _scheme(url: str) -> str:
     return urlsplit(url).scheme
 
 
+@dataclass
+class _Stores:
+    customers: CustomerStore
+    products: ProductStore
+    purchases: PurchaseStore
+    idempotency: Idempotency
+    health: list[HealthCheck]
+    sqlite: SqliteDatabase | None = None
+
+
+async def _open_stores(settings: Settings, stack: AsyncExitStack) -> _Stores:
+    """The stores named by OMNIX_STORE."""
+    scheme = _scheme(settings.store_url or "sqlite://")
+    if scheme != "sqlite":
+        raise SettingsError(f"OMNIX_STORE scheme {scheme!r} is not supported; use sqlite://")
+    path = settings.sqlite_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = SqliteDatabase(path, readers=settings.db_threads, timeout=settings.db_timeout_seconds)
+    await db.open()
+    stack.push_async_callback(db.close)
+    return _Stores(
+        customers=SqliteCustomerStore(db),
+        products=SqliteProductStore(db),
+        purchases=SqlitePurchaseStore(db),
+        idempotency=Idempotency(SqliteIdempotencyStore(db)),
+        health=[db],
+        sqlite=db,
+    )
+
+
+async def _open_event_log(settings: Settings, stores: _Stores, stack: AsyncExitStack) -> EventLog:
+    """The event log named by OMNIX_EVENTS."""
+    if _scheme(settings.events_url) != "sqlite" or stores.sqlite is None:
+        raise SettingsError(
+            f"OMNIX_EVENTS {settings.events_url!r} is not supported; use sqlite:// "
+            "(with a sqlite:// store)"
+        )
+    return SqliteEventLog(stores.sqlite)
+
+
+async def _open_bus(settings: Settings, stack: AsyncExitStack) -> Bus:
+    """The live bus named by OMNIX_BUS."""
+    if _scheme(settings.bus_url) != "memory":
+        raise SettingsError(f"OMNIX_BUS {settings.bus_url!r} is not supported; use memory://")
+    bus = MemoryBus()
+    stack.push_async_callback(bus.close)
+    return bus
+
+
 @asynccontextmanager
 async def open_container(
     settings: Settings, *, clock: Clock | None = None
 ) -> AsyncIterator[Container]:
     clock = clock or SystemClock()
     async with AsyncExitStack() as stack:
-        store_scheme = _scheme(settings.store_url or "sqlite://")
-        if store_scheme != "sqlite":
-            raise SettingsError(
-                f"OMNIX_STORE scheme {store_scheme!r} is not supported; use sqlite://"
-            )
-        path = settings.sqlite_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = SqliteDatabase(path, readers=settings.db_threads, timeout=settings.db_timeout_seconds)
-        await db.open()
-        stack.push_async_callback(db.close)
-
-        if _scheme(settings.events_url) != "sqlite":
-            raise SettingsError(
-                f"OMNIX_EVENTS {settings.events_url!r} is not supported; use sqlite://"
-            )
-        events = SqliteEventLog(db)
-
-        if _scheme(settings.bus_url) != "memory":
-            raise SettingsError(f"OMNIX_BUS {settings.bus_url!r} is not supported; use memory://")
-        bus = MemoryBus()
-        stack.push_async_callback(bus.close)
-
-        customer_store = SqliteCustomerStore(db)
-        product_store = SqliteProductStore(db)
-        purchase_store = SqlitePurchaseStore(db)
-        idempotency = Idempotency(SqliteIdempotencyStore(db))
+        stores = await _open_stores(settings, stack)
+        events = await _open_event_log(settings, stores, stack)
+        bus = await _open_bus(settings, stack)
+        customer_store, product_store = stores.customers, stores.products
+        purchase_store, idempotency = stores.purchases, stores.idempotency
         limits = PurchaseLimits(max_lines=settings.max_basket_lines)
         yield Container(
             settings=settings,
@@ -136,7 +164,7 @@ async def open_container(
             customer_store=customer_store,
             product_store=product_store,
             purchase_store=purchase_store,
-            health=[db],
+            health=list(stores.health),
         )
 
 

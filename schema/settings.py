@@ -48,6 +48,8 @@ class Settings:
     store_url: str = ""
     events_url: str = "sqlite://"
     bus_url: str = "memory://"
+    cache_url: str = "memory://"
+    analyst_url: str = "local://"
     host: str = "127.0.0.1"
     port: int = 8000
     env: str = "development"
@@ -106,6 +108,8 @@ class Settings:
             ("STORE", "store_url"),
             ("EVENTS", "events_url"),
             ("BUS", "bus_url"),
+            ("CACHE", "cache_url"),
+            ("ANALYST", "analyst_url"),
             ("HOST", "host"),
             ("ENV", "env"),
             ("AUTH", "auth"),
@@ -160,6 +164,8 @@ class Settings:
             ("OMNIX_STORE", self.store_url or "sqlite://"),
             ("OMNIX_EVENTS", self.events_url),
             ("OMNIX_BUS", self.bus_url),
+            ("OMNIX_CACHE", self.cache_url),
+            ("OMNIX_ANALYST", self.analyst_url),
         ):
             if "://" not in url or not urlsplit(url).scheme:
                 raise SettingsError(

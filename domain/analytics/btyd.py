@@ -38,7 +38,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 from scipy.linalg import eigh_tridiagonal
-from scipy.optimize import minimize
+from scipy.optimize import OptimizeResult, minimize
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 FloatArray = npt.NDArray[np.float64]
@@ -339,6 +339,29 @@ def _bgnbd_objective(
     return float(-np.dot(weight, ll) / n), np.asarray(-grad / n, dtype=np.float64)
 
 
+CONVERGED_GRADIENT: Final = 1e-6
+"""Largest projected gradient of a mean negative log-likelihood that counts as a stationary
+point when L-BFGS-B stops on line-search precision rather than its own tolerances."""
+
+
+def _converged(result: OptimizeResult) -> bool:
+    """Whether an L-BFGS-B run over :data:`_LOG_PARAM_BOUNDS` ended at a stationary point.
+
+    With tolerances near machine precision the line search can give up ("ABNORMAL") at the
+    optimum itself; what matters is that the gradient, ignoring components pushing against a
+    bound, has vanished."""
+    if result.success:
+        return True
+    low, high = _LOG_PARAM_BOUNDS
+    grad = np.asarray(result.jac, dtype=np.float64)
+    at_low = (result.x <= low) & (grad > 0)
+    at_high = (result.x >= high) & (grad < 0)
+    free = grad[~(at_low | at_high)]
+    return bool(
+        np.all(np.isfinite(grad)) and np.max(np.abs(free), initial=0.0) < CONVERGED_GRADIENT
+    )
+
+
 def _unique_rows(
     x: FloatArray, t_x: FloatArray, age: FloatArray
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
@@ -419,7 +442,7 @@ def fit_bgnbd(
         params=BgNbdParams(r=r, alpha=alpha, a=a, b=b, time_unit_days=float(time_unit_days)),
         log_likelihood=ll,
         iterations=int(result.nit),
-        converged=bool(result.success),
+        converged=_converged(result),
         n_customers=int(x.size),
     )
 
@@ -780,7 +803,7 @@ def fit_gamma_gamma(
         params=params,
         log_likelihood=float(gamma_gamma_log_likelihood(params, x, m).sum()),
         iterations=int(result.nit),
-        converged=bool(result.success),
+        converged=_converged(result),
         n_customers=int(x.size),
     )
 
