@@ -153,3 +153,25 @@ class HealthCheck(Protocol):
     async def ping(self) -> None:
         """Return when the backing service answers; raise StoreUnavailableError otherwise."""
         ...
+
+
+class Outbox(Protocol):
+    """Events a store wrote in the same transaction as their state change, waiting to be
+    published to the event log. A relay reads the pending ones oldest first, appends them to the
+    log and then marks them; a crash in between publishes them again (consumers de-duplicate by
+    event id), so nothing accepted is ever lost."""
+
+    async def pending(self, *, limit: int) -> list[DomainEvent]: ...
+
+    async def mark_published(self, event_ids: Sequence[str]) -> None: ...
+
+
+class Cache(Protocol):
+    """A TTL cache of opaque strings. A miss is ``None``; an unreachable cache behaves as a miss
+    on read and is skipped on write, never failing the caller."""
+
+    async def get(self, key: str) -> str | None: ...
+
+    async def set(self, key: str, value: str, *, ttl_seconds: float) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
