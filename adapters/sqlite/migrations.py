@@ -129,6 +129,70 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        3,
+        "stored predictions: fitted models by version, consumption patterns per (customer, sku), "
+        "customer forecasts and socioeconomic profiles",
+        (
+            """
+            CREATE TABLE prediction_models (
+                version TEXT PRIMARY KEY,
+                fitted_at TEXT NOT NULL,
+                body TEXT NOT NULL
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX prediction_models_by_time ON prediction_models (fitted_at)",
+            """
+            CREATE TABLE consumption_patterns (
+                customer_id TEXT NOT NULL,
+                sku TEXT NOT NULL,
+                purchases INTEGER NOT NULL,
+                mean_interval_days REAL NOT NULL,
+                units_per_day REAL NOT NULL,
+                last_purchased_at TEXT NOT NULL,
+                last_quantity INTEGER NOT NULL,
+                next_expected_at TEXT NOT NULL,
+                window_low TEXT NOT NULL,
+                window_high TEXT NOT NULL,
+                status TEXT NOT NULL,
+                confidence REAL NOT NULL,
+                log_days_per_unit REAL NOT NULL,
+                log_spread REAL NOT NULL,
+                computed_at TEXT NOT NULL,
+                model_version TEXT NOT NULL,
+                PRIMARY KEY (customer_id, sku)
+            ) WITHOUT ROWID
+            """,
+            """
+            CREATE TABLE customer_forecasts (
+                customer_id TEXT PRIMARY KEY,
+                frequency INTEGER NOT NULL,
+                recency_days REAL NOT NULL,
+                age_days REAL NOT NULL,
+                p_alive REAL NOT NULL,
+                expected_transactions REAL NOT NULL,
+                horizon_days REAL NOT NULL,
+                expected_spend_cents REAL NOT NULL,
+                clv_cents REAL NOT NULL,
+                churn_risk TEXT NOT NULL,
+                overdue_staples INTEGER NOT NULL,
+                monetary_cents REAL NOT NULL,
+                computed_at TEXT NOT NULL,
+                model_version TEXT NOT NULL
+            ) WITHOUT ROWID
+            """,
+            """
+            CREATE TABLE customer_profiles (
+                customer_id TEXT PRIMARY KEY,
+                affluence TEXT NOT NULL,
+                confidence REAL NOT NULL,
+                computed_at TEXT NOT NULL,
+                model_version TEXT NOT NULL,
+                body TEXT NOT NULL
+            ) WITHOUT ROWID
+            """,
+        ),
+    ),
 )
 
 
