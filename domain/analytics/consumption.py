@@ -233,12 +233,48 @@ class CycleAccuracy:
         return self.mae_days / self.naive_mae_days if self.naive_mae_days > 0 else math.nan
 
 
-def predict_cycles(lines: PurchaseLines, as_of: float) -> ConsumptionCycles:
-    """Fit the consumption-cycle model on the lines up to ``as_of`` (inclusive) and predict
-    every pair."""
+@dataclass(frozen=True, slots=True)
+class PopulationPriors:
+    """The fitted population level of the model: prior mean of log days per unit, between-pair
+    variance ``tau2`` and pooled within-pair variance ``sigma2``, by sku index, by category index
+    and for the whole base (one entry each). Stored with the model version, it lets one
+    customer's pairs be predicted later exactly as in the batch fit, without refitting the base."""
+
+    sku_mean: FloatArray
+    sku_tau2: FloatArray
+    sku_sigma2: FloatArray
+    category_mean: FloatArray
+    category_tau2: FloatArray
+    category_sigma2: FloatArray
+    base_mean: float
+    base_tau2: float
+    base_sigma2: float
+
+    def _for_pairs(self, pair_sku: IntArray) -> _Prior:
+        return _Prior(self.sku_mean[pair_sku], self.sku_tau2[pair_sku], self.sku_sigma2[pair_sku])
+
+
+def population_priors(lines: PurchaseLines, as_of: float) -> PopulationPriors:
+    """Fit the population level on the lines up to ``as_of``: the first half of
+    :func:`predict_cycles`, to store and reuse."""
     n_pairs = lines.n_pairs
     stats = _pair_statistics(_Events.of(_up_to(lines, as_of), n_pairs), n_pairs)
-    prior = _population_priors(stats, lines.pair_sku, lines.pair_category)
+    return _population_levels(stats, lines.pair_sku, lines.pair_category)
+
+
+def predict_cycles(
+    lines: PurchaseLines, as_of: float, *, priors: PopulationPriors | None = None
+) -> ConsumptionCycles:
+    """Predict every pair from the lines up to ``as_of`` (inclusive). Without ``priors`` the
+    population level is fitted on these lines; with stored ones (indexed by the lines'
+    ``pair_sku``) only the pairs' own histories are read, so one customer costs what their
+    history costs."""
+    n_pairs = lines.n_pairs
+    stats = _pair_statistics(_Events.of(_up_to(lines, as_of), n_pairs), n_pairs)
+    if priors is None:
+        priors = _population_levels(stats, lines.pair_sku, lines.pair_category)
+    prior = priors._for_pairs(lines.pair_sku)
+    del priors
     purchases, intervals, mean_quantity = stats.purchases, stats.intervals, stats.mean_quantity
     last_at, last_quantity = stats.last_purchased_at, stats.last_quantity
     squares, mean_log = stats.squares, stats.mean_log
@@ -300,6 +336,47 @@ def predict_cycles(lines: PurchaseLines, as_of: float) -> ConsumptionCycles:
         log_days_per_unit=mu,
         log_spread=spread,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CycleTiming:
+    """Time-dependent readings of fitted pairs at ``as_of``: the conditional median and 80%
+    window of the next purchase, the status, and the probability of a purchase within the given
+    days; arrays by pair."""
+
+    next_expected_at: FloatArray
+    window_low: FloatArray
+    window_high: FloatArray
+    status: StatusArray
+    probability_within: FloatArray
+
+
+def cycle_timing(
+    log_days_per_unit: npt.ArrayLike,
+    log_spread: npt.ArrayLike,
+    last_purchased_at: npt.ArrayLike,
+    last_quantity: npt.ArrayLike,
+    as_of: float,
+    within_days: float | npt.ArrayLike = 7.0,
+) -> CycleTiming:
+    """Re-read stored pairs at a later ``as_of`` (no purchase since ``last_purchased_at``):
+    what :func:`predict_cycles` would say now, without the history."""
+    mu = np.asarray(log_days_per_unit, dtype=np.float64)
+    spread = np.asarray(log_spread, dtype=np.float64)
+    last_at = np.asarray(last_purchased_at, dtype=np.float64)
+    log_scale = mu + np.log(np.maximum(np.asarray(last_quantity, dtype=np.float64), 1.0))
+    elapsed = np.maximum(as_of - last_at, 0.0)
+    median, low, high = (
+        _conditional_quantile(p, elapsed, log_scale, spread) + last_at for p in (0.5, *WINDOW)
+    )
+    with np.errstate(invalid="ignore"):
+        now = _log_survival(elapsed, log_scale, spread)
+        later = _log_survival(
+            elapsed + np.asarray(within_days, dtype=np.float64), log_scale, spread
+        )
+        p = np.clip(-np.expm1(later - now), 0.0, 1.0)
+    status = _status(elapsed, log_scale, spread, np.isfinite(mu))
+    return CycleTiming(median, low, high, status, np.asarray(p, dtype=np.float64))
 
 
 def _up_to(lines: PurchaseLines, as_of: float) -> PurchaseLines:
@@ -501,9 +578,11 @@ class _Prior:
     sigma2: FloatArray
 
 
-def _population_priors(stats: _PairStatistics, sku: IntArray, category: IntArray) -> _Prior:
-    """Empirical-Bayes priors for every pair: moments by sku, shrunk toward those by category,
-    shrunk toward the whole base's."""
+def _population_levels(
+    stats: _PairStatistics, sku: IntArray, category: IntArray
+) -> PopulationPriors:
+    """Empirical-Bayes priors: moments by sku, shrunk toward those by category, shrunk toward
+    the whole base's."""
     fitted = stats.intervals > 0
     n = stats.intervals[fitted].astype(np.float64)
     means, squares = stats.mean_log[fitted], stats.squares[fitted]
@@ -526,7 +605,17 @@ def _population_priors(stats: _PairStatistics, sku: IntArray, category: IntArray
         by_category,
         category_of_sku,
     )
-    return _Prior(by_sku.mean[sku], by_sku.tau2[sku], by_sku.sigma2[sku])
+    return PopulationPriors(
+        sku_mean=by_sku.mean,
+        sku_tau2=by_sku.tau2,
+        sku_sigma2=by_sku.sigma2,
+        category_mean=by_category.mean,
+        category_tau2=by_category.tau2,
+        category_sigma2=by_category.sigma2,
+        base_mean=base_mean,
+        base_tau2=base_tau2,
+        base_sigma2=base_sigma2,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,10 @@ from domain.analytics.consumption import (
     PairKeys,
     PurchaseLines,
     Status,
+    cycle_timing,
     evaluate_cycles,
     lines_from_purchases,
+    population_priors,
     predict_cycles,
 )
 from domain.demo import DemoData, generate
@@ -382,3 +384,48 @@ def assert_same(a: ConsumptionCycles, b: ConsumptionCycles, relabel: np.ndarray)
     np.testing.assert_allclose(b.window_high[relabel], a.window_high, rtol=1e-9)
     np.testing.assert_allclose(b.confidence[relabel], a.confidence, rtol=1e-9)
     np.testing.assert_array_equal(b.status[relabel], a.status)
+
+
+def test_stored_priors_reproduce_the_batch_fit_for_any_subset_of_pairs() -> None:
+    lines = synthetic(2_000, 6, seed=11)
+    as_of = float(np.quantile(lines.purchased_at, 0.8))
+    batch = predict_cycles(lines, as_of)
+    priors = population_priors(lines, as_of)
+    again = predict_cycles(lines, as_of, priors=priors)
+    np.testing.assert_array_equal(again.next_expected_at, batch.next_expected_at)
+
+    # One pair alone, predicted against the stored population, matches its row in the batch.
+    pair = 123
+    keep = lines.pair == pair
+    alone = PurchaseLines(
+        pair=np.zeros(int(keep.sum()), dtype=np.int64),
+        purchased_at=lines.purchased_at[keep],
+        quantity=lines.quantity[keep],
+        pair_sku=lines.pair_sku[[pair]],
+        pair_category=lines.pair_category[[pair]],
+    )
+    single = predict_cycles(alone, as_of, priors=priors)
+    for name in ("next_expected_at", "window_low", "window_high", "confidence", "log_spread"):
+        np.testing.assert_allclose(getattr(single, name)[0], getattr(batch, name)[pair], rtol=1e-12)
+    assert single.status[0] == batch.status[pair]
+
+
+def test_stored_cycles_read_later_match_a_fresh_prediction_at_that_time() -> None:
+    lines = synthetic(500, 5, seed=3)
+    as_of = float(lines.purchased_at.max())
+    stored = predict_cycles(lines, as_of)
+    later = as_of + 9.5
+    fresh = predict_cycles(lines, later, priors=population_priors(lines, as_of))
+    timing = cycle_timing(
+        stored.log_days_per_unit,
+        stored.log_spread,
+        stored.last_purchased_at,
+        stored.last_quantity,
+        later,
+        within_days=7.0,
+    )
+    np.testing.assert_allclose(timing.next_expected_at, fresh.next_expected_at, rtol=1e-12)
+    np.testing.assert_allclose(timing.window_high, fresh.window_high, rtol=1e-12)
+    np.testing.assert_array_equal(timing.status, fresh.status)
+    np.testing.assert_allclose(timing.probability_within, fresh.probability_within(7.0), rtol=1e-9)
+    assert np.all(timing.next_expected_at >= later)
