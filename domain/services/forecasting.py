@@ -42,9 +42,11 @@ from domain.analytics.btyd import churn_risk as churn_risk_band
 from domain.analytics.consumption import (
     ConsumptionCycles,
     CycleAccuracy,
+    PopulationPriors,
     PurchaseLines,
     Status,
     evaluate_cycles,
+    population_priors,
     predict_cycles,
 )
 from domain.errors import DomainError
@@ -196,6 +198,17 @@ class FitSeconds:
 
 
 @dataclass(frozen=True, slots=True)
+class FittedModels:
+    """The population-level fits a forecast applies: stored after a batch run, passed back to
+    :func:`forecast` to predict a few customers exactly as the batch would, without refitting.
+    ``consumption`` is indexed by the rows' sku indexes."""
+
+    consumption: PopulationPriors | None
+    bgnbd: BgNbdFit
+    gamma_gamma: GammaGammaFit
+
+
+@dataclass(frozen=True, slots=True)
 class Forecast:
     """Everything :func:`forecast` computed, with the fitted models."""
 
@@ -208,6 +221,7 @@ class Forecast:
     gamma_gamma: GammaGammaFit
     seconds: FitSeconds
     rows: RowCounts
+    consumption_priors: PopulationPriors | None = None
 
 
 def _fit_bgnbd(rfm: RfmSummary) -> BgNbdFit:
@@ -230,9 +244,12 @@ def forecast(
     as_of: float,
     horizon_days: float = DEFAULT_HORIZON_DAYS,
     annual_discount_rate: float = DEFAULT_DISCOUNT_RATE,
+    fitted: FittedModels | None = None,
 ) -> Forecast:
     """Fit every model on the rows up to ``as_of`` (inclusive) and forecast every customer and,
-    when the rows name skus, every (customer, sku) pair.
+    when the rows name skus, every (customer, sku) pair. With ``fitted`` models nothing is
+    fitted: the stored population levels are applied to these rows (the incremental update of a
+    few customers after their purchases).
 
     CLV is the expected spend over the next ``horizon_days``, each month's share discounted at
     ``annual_discount_rate`` a year (0.10 = 10%; see
@@ -249,9 +266,14 @@ def forecast(
 
     started = time.perf_counter()
     consumption: ConsumptionForecast | None = None
+    priors: PopulationPriors | None = None
     if rows.has_skus:
         pairs = _pairs(rows)
-        cycles = predict_cycles(pairs.lines, as_of)
+        if fitted is not None and fitted.consumption is not None:
+            priors = fitted.consumption
+        else:
+            priors = population_priors(pairs.lines, as_of)
+        cycles = predict_cycles(pairs.lines, as_of, priors=priors)
         bought = cycles.purchases > 0
         consumption = ConsumptionForecast(
             customer=pairs.customer[bought],
@@ -267,14 +289,17 @@ def forecast(
     # Refunds can take a customer's mean repeat spend below zero; the spend model knows none.
     monetary = np.maximum(rfm.monetary_value, 0.0)
     started = time.perf_counter()
-    bgnbd = _fit_bgnbd(rfm)
+    bgnbd = fitted.bgnbd if fitted is not None else _fit_bgnbd(rfm)
     bgnbd_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    if not np.any((rfm.frequency > 0) & (monetary > 0)):
-        raise ForecastError(
-            "the spend model needs customers who bought on at least two different days"
-        )
-    gamma_gamma = fit_gamma_gamma(rfm.frequency, monetary)
+    if fitted is not None:
+        gamma_gamma = fitted.gamma_gamma
+    else:
+        if not np.any((rfm.frequency > 0) & (monetary > 0)):
+            raise ForecastError(
+                "the spend model needs customers who bought on at least two different days"
+            )
+        gamma_gamma = fit_gamma_gamma(rfm.frequency, monetary)
     gamma_gamma_seconds = time.perf_counter() - started
     if gamma_gamma.params.q <= 1:
         raise ForecastError(
@@ -335,6 +360,7 @@ def forecast(
             skus=0 if rows.sku is None else len(np.unique(rows.sku)),
             pairs=0 if consumption is None else len(consumption),
         ),
+        consumption_priors=priors,
     )
 
 
