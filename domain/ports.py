@@ -1,27 +1,233 @@
+"""The ports: what the domain needs from the outside world, as small Protocols named for their role.
+
+Every write that changes state takes the domain event(s) it produces; the store persists them in
+the same transaction as the change (an outbox), so no accepted write exists without its event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from domain.customers import Consent, Customer
+from domain.events import DomainEvent, LoggedEvent
+from domain.pagination import Page
+from domain.predictions import CustomerPredictions, PredictionModel
+from domain.products import Product
+from domain.purchases import Purchase
 
 
+@dataclass(frozen=True, slots=True)
+class IdempotencyClaim:
+    """Written with the first successful result of a create mutation: ``scope`` names the
+    operation, ``request_hash`` fingerprints the input, ``result_id`` is what was created."""
 
-class Analyst(Protocol):
-    """Reads one customer's analysis input (pseudonymous ids only) and answers the structured
-    analysis. Raises AnalystError, with the reason and whatever the failed call consumed, when
-    it cannot answer in time or answers something invalid."""
-
-    @property
-    def model(self) -> str: ...
-
-    @property
-    def prompt_version(self) -> str: ...
-
-    async def analyse(self, given: AnalysisInput) -> AnalystAnswer: ...
+    scope: str
+    key: str
+    request_hash: str
+    result_id: str
+    created_at: datetime
 
 
-class AiUsageStore(Protocol):
-    """Every analyst call (and cache hit) with its tokens, cost and latency."""
+class DuplicateRequestError(Exception):
+    """Raised by a store when an idempotency claim for (scope, key) already exists; the caller
+    answers with the recorded result instead of writing again."""
 
-    async def record(self, usage: AiUsage) -> None: ...
+    def __init__(self, existing: IdempotencyClaim) -> None:
+        super().__init__(f"idempotency key {existing.key!r} already used for {existing.scope}")
+        self.existing = existing
 
-    async def totals(
-        self, *, since: datetime | None, until: datetime | None
-    ) -> list[AiUsageGroup]:
-        """Totals per (UTC day, model) of the calls with ``since <= occurred_at < until``."""
+
+@dataclass(frozen=True, slots=True)
+class PurchasePageRequest:
+    customer_id: str
+    first: int
+    after: str | None = None
+
+
+class IdempotencyStore(Protocol):
+    async def find_claim(self, scope: str, key: str) -> IdempotencyClaim | None: ...
+
+
+class CustomerStore(Protocol):
+    async def add(
+        self, customer: Customer, event: DomainEvent, claim: IdempotencyClaim | None
+    ) -> None:
+        """Insert the customer, its event and the claim atomically. Raises ConflictError
+        (code EMAIL_TAKEN or ID_TAKEN) or DuplicateRequestError; nothing is written then."""
         ...
+
+    async def add_many(self, customers: Sequence[Customer], events: Sequence[DomainEvent]) -> int:
+        """Insert the customers whose ids are new, with their events; returns how many were new.
+        ``events[i]`` belongs to ``customers[i]``."""
+        ...
+
+    async def get(self, customer_id: str) -> Customer | None: ...
+
+    async def get_many(self, customer_ids: Sequence[str]) -> dict[str, Customer]: ...
+
+    async def list(self, *, first: int, after: str | None, search: str | None) -> Page[Customer]:
+        """Customers in id order; ``search`` matches part of a name or email, ignoring case."""
+        ...
+
+    async def set_consent(self, customer_id: str, consent: Consent, event: DomainEvent) -> Customer:
+        """Replace the consent flags and append the event atomically. NotFoundError if unknown."""
+        ...
+
+    async def count(self) -> int: ...
+
+
+class ProductStore(Protocol):
+    async def upsert_many(self, products: Sequence[Product]) -> int: ...
+
+    async def get(self, sku: str) -> Product | None: ...
+
+    async def get_many(self, skus: Sequence[str]) -> dict[str, Product]: ...
+
+    async def list(self, *, first: int, after: str | None, category: str | None) -> Page[Product]:
+        """Products in sku order, optionally of one category."""
+        ...
+
+    async def count(self) -> int: ...
+
+
+class PurchaseStore(Protocol):
+    async def add(
+        self, purchase: Purchase, event: DomainEvent, claim: IdempotencyClaim | None
+    ) -> None:
+        """Insert the purchase with its lines, its event and the claim atomically.
+        Raises DuplicateRequestError (nothing written) when the claim exists."""
+        ...
+
+    async def add_many(self, purchases: Sequence[Purchase], events: Sequence[DomainEvent]) -> int:
+        """Insert the purchases whose ids are new, each with its event (``events[i]`` belongs to
+        ``purchases[i]``), all or nothing; returns how many were new."""
+        ...
+
+    async def get(self, purchase_id: str) -> Purchase | None: ...
+
+    async def list_for_customers(
+        self, requests: Sequence[PurchasePageRequest]
+    ) -> list[Page[Purchase]]:
+        """One page of each customer's purchases, newest first, answered in one round trip;
+        the result is aligned with ``requests``."""
+        ...
+
+    async def count(self) -> int: ...
+
+
+class EventLog(Protocol):
+    """Domain events in the order they were accepted, read by position; consumers keep
+    checkpoints and must de-duplicate by event id (delivery is at least once)."""
+
+    async def append(self, events: Sequence[DomainEvent]) -> None: ...
+
+    async def read(self, *, after: int, limit: int) -> list[LoggedEvent]: ...
+
+    async def head(self) -> int:
+        """The position of the newest event (0 when the log is empty)."""
+        ...
+
+    async def wait(self, *, after: int, timeout: float) -> None:
+        """Return soon after an event beyond ``after`` may have been appended, or once
+        ``timeout`` seconds have passed; a cheap way to tail the log without busy polling."""
+        ...
+
+    async def checkpoint(self, consumer: str) -> int: ...
+
+    async def save_checkpoint(self, consumer: str, position: int) -> None: ...
+
+
+class Bus(Protocol):
+    """Live fan-out of messages on named channels. Delivery is best effort, to whoever is
+    subscribed at the moment of publishing; durable history lives in the event log."""
+
+    async def publish(self, channel: str, message: str) -> None: ...
+
+    def subscribe(self, channel: str) -> AbstractAsyncContextManager[AsyncIterator[str]]: ...
+
+
+class HealthCheck(Protocol):
+    async def ping(self) -> None:
+        """Return when the backing service answers; raise StoreUnavailableError otherwise."""
+        ...
+
+
+class Outbox(Protocol):
+    """Events a store wrote in the same transaction as their state change, waiting to be
+    published to the event log. A relay reads the pending ones oldest first, appends them to the
+    log and then marks them; a crash in between publishes them again (consumers de-duplicate by
+    event id), so nothing accepted is ever lost."""
+
+    async def pending(self, *, limit: int) -> list[DomainEvent]: ...
+
+    async def mark_published(self, event_ids: Sequence[str]) -> None: ...
+
+
+class Cache(Protocol):
+    """A TTL cache of opaque strings. A miss is ``None``; an unreachable cache behaves as a miss
+    on read and is skipped on write, never failing the caller."""
+
+    async def get(self, key: str) -> str | None: ...
+
+    async def set(self, key: str, value: str, *, ttl_seconds: float) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+
+class EventSink(Protocol):
+    """A durable event log outside the store (a stream), fed from the store's outbox. ``append``
+    returns once every event is stored; it raises EventTooLargeError (nothing appended) for
+    events the log cannot hold and EventPublishError when some kept failing, naming which were
+    appended. Appending an event twice stores it twice: readers de-duplicate by event id."""
+
+    async def append(self, events: Sequence[DomainEvent]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class EventBatch:
+    """Events read from a stream by one consumer, de-duplicated, in the order the stream holds
+    them for each customer. ``source`` names where they came from (a shard) for logs; ``token``
+    is the adapter's own and is handed back to ``EventStream.ack``. A batch may be empty (only
+    duplicates, or the end of a shard) and still needs acknowledging."""
+
+    events: tuple[DomainEvent, ...]
+    source: str
+    token: object
+
+
+class EventStream(Protocol):
+    """A durable event stream read by one named consumer. Batches of one source come in order;
+    acknowledging a batch checkpoints it and everything before it from that source, so after a
+    restart reading resumes after the last acknowledged batch. Unacknowledged batches are
+    delivered again (at least once); events already acknowledged are not."""
+
+    async def next_batch(self, *, timeout: float) -> EventBatch | None:
+        """The next batch, or None when nothing arrived within ``timeout`` seconds."""
+        ...
+
+    async def ack(self, batch: EventBatch) -> None: ...
+
+
+class PredictionStore(Protocol):
+    """Fitted models by version and what they predicted per customer."""
+
+    async def save_model(self, model: PredictionModel) -> None: ...
+
+    async def current_model(self) -> PredictionModel | None:
+        """The most recently fitted model, or None before the first recompute."""
+        ...
+
+    async def save(self, predictions: Sequence[CustomerPredictions]) -> None:
+        """Replace everything held on each of these customers (patterns no longer predicted and
+        a profile no longer allowed are removed), atomically per call."""
+        ...
+
+    async def get_many(self, customer_ids: Sequence[str]) -> dict[str, CustomerPredictions]:
+        """Customers with nothing stored are absent from the result."""
+        ...
+
+    async def delete_profile(self, customer_id: str) -> None: ...
