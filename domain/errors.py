@@ -60,3 +60,30 @@ class StoreUnavailableError(DomainError):
     """A backing store or broker could not be reached or timed out; safe to retry."""
 
     code = "UNAVAILABLE"
+
+
+class EventTooLargeError(ValidationError):
+    """Events whose encoded size exceeds what the event log accepts in one record. None of them
+    was appended; ``event_ids`` names them."""
+
+    code = "EVENT_TOO_LARGE"
+
+    def __init__(self, event_ids: tuple[str, ...], limit_bytes: int) -> None:
+        super().__init__(
+            f"{len(event_ids)} event(s) exceed the {limit_bytes}-byte record limit: "
+            + ", ".join(event_ids[:5])
+        )
+        self.event_ids = event_ids
+        self.limit_bytes = limit_bytes
+
+
+class EventPublishError(StoreUnavailableError):
+    """The event log kept refusing some events after every retry. ``published_ids`` were
+    appended, ``failed_ids`` were not; appending the failed ones again is safe."""
+
+    def __init__(
+        self, message: str, *, published_ids: tuple[str, ...], failed_ids: tuple[str, ...]
+    ) -> None:
+        super().__init__(message)
+        self.published_ids = published_ids
+        self.failed_ids = failed_ids
