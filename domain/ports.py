@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from domain.analysis import AiUsage, AiUsageGroup, AnalysisInput, AnalystAnswer
 from domain.customers import Consent, Customer
 from domain.events import DomainEvent, LoggedEvent
 from domain.pagination import Page
@@ -231,3 +232,27 @@ class PredictionStore(Protocol):
         ...
 
     async def delete_profile(self, customer_id: str) -> None: ...
+
+
+class Analyst(Protocol):
+    """Reads one customer's analysis input (pseudonymous ids only) and answers the structured
+    analysis. Raises AnalystError, with the reason and whatever the failed call consumed, when
+    it cannot answer in time or answers something invalid."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def prompt_version(self) -> str: ...
+
+    async def analyse(self, given: AnalysisInput) -> AnalystAnswer: ...
+
+
+class AiUsageStore(Protocol):
+    """Every analyst call (and cache hit) with its tokens, cost and latency."""
+
+    async def record(self, usage: AiUsage) -> None: ...
+
+    async def totals(self, *, since: datetime | None, until: datetime | None) -> list[AiUsageGroup]:
+        """Totals per (UTC day, model) of the calls with ``since <= occurred_at < until``."""
+        ...
