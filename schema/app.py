@@ -25,6 +25,9 @@ from strawberry.http.ides import get_graphql_ide_html
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from adapters.memory.bus import MemoryBus
+from adapters.memory.cache import MemoryCache
+from adapters.redis.cache import RedisCache
+from adapters.redis.connection import RedisOptions, RedisUrlError, parse_redis_url
 from adapters.sqlite.database import SqliteDatabase
 from adapters.sqlite.event_log import SqliteEventLog
 from adapters.sqlite.stores import (
@@ -37,7 +40,15 @@ from domain.access import Principal
 from domain.clock import Clock, SystemClock
 from domain.errors import DomainError
 from domain.events import DomainEvent
-from domain.ports import Bus, CustomerStore, EventLog, HealthCheck, ProductStore, PurchaseStore
+from domain.ports import (
+    Bus,
+    Cache,
+    CustomerStore,
+    EventLog,
+    HealthCheck,
+    ProductStore,
+    PurchaseStore,
+)
 from domain.services.catalogue import CatalogueService
 from domain.services.customers import CustomerService
 from domain.services.idempotency import Idempotency
@@ -74,6 +85,7 @@ class Container:
     customer_store: CustomerStore
     product_store: ProductStore
     purchase_store: PurchaseStore
+    cache: Cache
     health: list[HealthCheck] = field(default_factory=list)
 
 
@@ -130,6 +142,28 @@ async def _open_bus(settings: Settings, stack: AsyncExitStack) -> Bus:
     return bus
 
 
+def _redis_options(name: str, url: str) -> RedisOptions:
+    try:
+        return parse_redis_url(url)
+    except RedisUrlError as e:
+        raise SettingsError(f"{name}: {e}") from e
+
+
+async def _open_cache(settings: Settings, stack: AsyncExitStack) -> Cache:
+    """The TTL cache named by OMNIX_CACHE: in-process (memory://) or Redis (redis://,
+    rediss://). A Redis cache connects on first use and never fails a caller."""
+    scheme = _scheme(settings.cache_url)
+    if scheme == "memory":
+        return MemoryCache()
+    if scheme in {"redis", "rediss", "unix"}:
+        cache = RedisCache(_redis_options("OMNIX_CACHE", settings.cache_url))
+        stack.push_async_callback(cache.close)
+        return cache
+    raise SettingsError(
+        f"OMNIX_CACHE {settings.cache_url!r} is not supported; use memory:// or redis://"
+    )
+
+
 @asynccontextmanager
 async def open_container(
     settings: Settings, *, clock: Clock | None = None
@@ -139,6 +173,7 @@ async def open_container(
         stores = await _open_stores(settings, stack)
         events = await _open_event_log(settings, stores, stack)
         bus = await _open_bus(settings, stack)
+        cache = await _open_cache(settings, stack)
         customer_store, product_store = stores.customers, stores.products
         purchase_store, idempotency = stores.purchases, stores.idempotency
         limits = PurchaseLimits(max_lines=settings.max_basket_lines)
@@ -164,6 +199,7 @@ async def open_container(
             customer_store=customer_store,
             product_store=product_store,
             purchase_store=purchase_store,
+            cache=cache,
             health=list(stores.health),
         )
 

@@ -1,0 +1,1 @@
+"""Redis adapters (redis.asyncio): the live bus with replay streams, and the TTL cache."""
