@@ -30,6 +30,7 @@ from adapters.redis.cache import RedisCache
 from adapters.redis.connection import RedisOptions, RedisUrlError, parse_redis_url
 from adapters.sqlite.database import SqliteDatabase
 from adapters.sqlite.event_log import SqliteEventLog
+from adapters.sqlite.predictions import SqlitePredictionStore
 from adapters.sqlite.stores import (
     SqliteCustomerStore,
     SqliteIdempotencyStore,
@@ -46,6 +47,7 @@ from domain.ports import (
     CustomerStore,
     EventLog,
     HealthCheck,
+    PredictionStore,
     ProductStore,
     PurchaseStore,
 )
@@ -53,6 +55,11 @@ from domain.services.catalogue import CatalogueService
 from domain.services.customers import CustomerService
 from domain.services.idempotency import Idempotency
 from domain.services.importing import TransactionImporter
+from domain.services.predictions import (
+    PredictionService,
+    PredictionSettings,
+    PredictionUpdater,
+)
 from domain.services.purchases import PurchaseLimits, PurchaseService
 from domain.services.relay import EventRelay
 from schema.auth import AuthenticationError, Authenticator
@@ -86,6 +93,8 @@ class Container:
     product_store: ProductStore
     purchase_store: PurchaseStore
     cache: Cache
+    predictions: PredictionService | None = None
+    prediction_updater: PredictionUpdater | None = None
     health: list[HealthCheck] = field(default_factory=list)
 
 
@@ -101,6 +110,7 @@ class _Stores:
     idempotency: Idempotency
     health: list[HealthCheck]
     sqlite: SqliteDatabase | None = None
+    predictions: PredictionStore | None = None
 
 
 async def _open_stores(settings: Settings, stack: AsyncExitStack) -> _Stores:
@@ -120,6 +130,7 @@ async def _open_stores(settings: Settings, stack: AsyncExitStack) -> _Stores:
         idempotency=Idempotency(SqliteIdempotencyStore(db)),
         health=[db],
         sqlite=db,
+        predictions=SqlitePredictionStore(db),
     )
 
 
@@ -177,6 +188,24 @@ async def open_container(
         customer_store, product_store = stores.customers, stores.products
         purchase_store, idempotency = stores.purchases, stores.idempotency
         limits = PurchaseLimits(max_lines=settings.max_basket_lines)
+        predictions = updater = None
+        if stores.predictions is not None:
+            predictions = PredictionService(
+                stores.predictions,
+                customer_store,
+                product_store,
+                purchase_store,
+                clock,
+                PredictionSettings(
+                    horizon_days=settings.forecast_horizon_days,
+                    annual_discount_rate=settings.annual_discount_rate,
+                ),
+            )
+            updater = PredictionUpdater(events, predictions)
+        else:
+            log.warning(
+                "OMNIX_STORE %s keeps no predictions: forecasts are off", settings.store_url
+            )
         yield Container(
             settings=settings,
             clock=clock,
@@ -200,6 +229,8 @@ async def open_container(
             product_store=product_store,
             purchase_store=purchase_store,
             cache=cache,
+            predictions=predictions,
+            prediction_updater=updater,
             health=list(stores.health),
         )
 

@@ -71,6 +71,8 @@ class Settings:
     compiled_queries: bool = True
     rate_limit: float = 0.0
     rate_burst: int = 0
+    forecast_horizon_days: float = 365.0
+    annual_discount_rate: float = 0.10
 
     @property
     def sqlite_path(self) -> Path:
@@ -136,9 +138,12 @@ class Settings:
         for key, attr, ceiling in (
             ("RATE_LIMIT", "rate_limit", 1_000_000.0),
             ("GC_INTERVAL", "gc_interval", 3600.0),
+            ("ANNUAL_DISCOUNT_RATE", "annual_discount_rate", 1.0),
         ):
             if (v := get(key)) is not None and v != "":
                 values[attr] = _float(v, f"OMNIX_{key}", 0.0, ceiling)
+        if (v := get("FORECAST_HORIZON_DAYS")) is not None and v != "":
+            values["forecast_horizon_days"] = _float(v, "OMNIX_FORECAST_HORIZON_DAYS", 1.0, 3650.0)
         if (v := get("RATE_BURST")) is not None and v != "":
             values["rate_burst"] = _int(v, "OMNIX_RATE_BURST", 1, 10_000_000)
         if (v := get("COMPILED_QUERIES")) is not None and v != "":

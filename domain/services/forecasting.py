@@ -174,6 +174,7 @@ class CustomerForecasts:
     clv: FloatArray
     churn_risk: npt.NDArray[np.int8]
     overdue_staples: IntArray
+    monetary: FloatArray  # mean repeat spend per transaction, cents (0 without repeats)
 
     def __len__(self) -> int:
         return len(self.customer)
@@ -338,6 +339,7 @@ def forecast(
         clv=clv,
         churn_risk=churn_risk_band(p_alive, overdue if consumption is not None else None),
         overdue_staples=overdue,
+        monetary=monetary,
     )
     predictions_seconds = time.perf_counter() - started
 
