@@ -193,6 +193,34 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        4,
+        "AI usage: one row per analyst call or cache hit, with tokens, cost (integer "
+        "nano-dollars, so sums are exact), latency and outcome",
+        (
+            # occurred_at is UTC ISO-8601 with microseconds: fixed width, so text order is time
+            # order; day is its date, the grouping key of the per-day report.
+            """
+            CREATE TABLE ai_usage (
+                id TEXT PRIMARY KEY,
+                occurred_at TEXT NOT NULL,
+                day TEXT NOT NULL,
+                customer_id TEXT,
+                model TEXT NOT NULL,
+                prompt_version TEXT NOT NULL,
+                input_tokens INTEGER NOT NULL,
+                output_tokens INTEGER NOT NULL,
+                cost_nanousd INTEGER NOT NULL,
+                latency_ms REAL NOT NULL,
+                success INTEGER NOT NULL,
+                cached INTEGER NOT NULL,
+                fallback INTEGER NOT NULL,
+                error TEXT
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX ai_usage_by_time ON ai_usage (occurred_at)",
+        ),
+    ),
 )
 
 

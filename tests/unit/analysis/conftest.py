@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from adapters.memory.cache import MemoryCache
+from adapters.sqlite.ai_usage import SqliteAiUsageStore
 from adapters.sqlite.database import SqliteDatabase
 from adapters.sqlite.stores import SqliteCustomerStore, SqliteProductStore, SqlitePurchaseStore
 from domain.clock import FixedClock
@@ -14,8 +16,7 @@ from domain.services.local_analyst import LocalAnalyst
 from tests.unit.analysis.fakes import (
     NOW,
     PRODUCTS,
-    FakeCache,
-    FakeUsageStore,
+    RecordingUsageStore,
     ScriptedAnalyst,
     customer,
     predictions,
@@ -27,8 +28,9 @@ from tests.unit.analysis.fakes import (
 class World:
     service: AnalystService
     analyst: ScriptedAnalyst
-    cache: FakeCache
-    usage: FakeUsageStore
+    cache: MemoryCache
+    ticks: list[float]  # the cache's monotonic clock
+    usage: RecordingUsageStore
     clock: FixedClock
     purchases: SqlitePurchaseStore
     predictions: dict[str, CustomerPredictions]
@@ -50,12 +52,9 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         async def lookup(customer_id: str) -> CustomerPredictions | None:
             return stored.get(customer_id)
 
-        analyst, cache, usage, clock = (
-            ScriptedAnalyst(),
-            FakeCache(),
-            FakeUsageStore(),
-            FixedClock(NOW),
-        )
+        analyst, clock, ticks = ScriptedAnalyst(), FixedClock(NOW), [0.0]
+        cache = MemoryCache(clock=lambda: ticks[0])
+        usage = RecordingUsageStore(SqliteAiUsageStore(db))
         service = AnalystService(
             analyst=analyst,
             fallback=LocalAnalyst(),
@@ -68,4 +67,4 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             clock=clock,
             ttl_seconds=3600,
         )
-        yield World(service, analyst, cache, usage, clock, bought, stored)
+        yield World(service, analyst, cache, ticks, usage, clock, bought, stored)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from domain.analysis import (
     AiUsage,
     AiUsageGroup,
-    AiUsageTotals,
     AnalysisInput,
     AnalystAnswer,
     AnalystError,
@@ -19,6 +18,7 @@ from domain.analysis import (
 )
 from domain.customers import Consent, Customer
 from domain.errors import StoreUnavailableError
+from domain.ports import AiUsageStore
 from domain.predictions import (
     Affluence,
     ChurnRiskBand,
@@ -165,23 +165,11 @@ def predictions(
     )
 
 
-class FakeCache:
-    def __init__(self) -> None:
-        self.entries: dict[str, tuple[str, float]] = {}
+class RecordingUsageStore:
+    """A usage store that keeps what it was given for assertions and can be taken down."""
 
-    async def get(self, key: str) -> str | None:
-        found = self.entries.get(key)
-        return found[0] if found else None
-
-    async def set(self, key: str, value: str, *, ttl_seconds: float) -> None:
-        self.entries[key] = (value, ttl_seconds)
-
-    async def delete(self, key: str) -> None:
-        self.entries.pop(key, None)
-
-
-class FakeUsageStore:
-    def __init__(self) -> None:
+    def __init__(self, inner: AiUsageStore) -> None:
+        self._inner = inner
         self.records: list[AiUsage] = []
         self.down = False
 
@@ -189,19 +177,10 @@ class FakeUsageStore:
         if self.down:
             raise StoreUnavailableError("usage store is down")
         self.records.append(usage)
+        await self._inner.record(usage)
 
     async def totals(self, *, since: datetime | None, until: datetime | None) -> list[AiUsageGroup]:
-        groups: dict[tuple[date, str], AiUsageTotals] = {}
-        for r in self.records:
-            if (since and r.occurred_at < since) or (until and r.occurred_at >= until):
-                continue
-            one = AiUsageTotals(
-                1, int(not r.success), int(r.cached), int(r.fallback),
-                r.input_tokens, r.output_tokens, r.cost_usd, r.latency_ms,
-            )  # fmt: skip
-            key = (r.occurred_at.date(), r.model)
-            groups[key] = groups.get(key, AiUsageTotals()) + one
-        return [AiUsageGroup(d, m, t) for (d, m), t in sorted(groups.items())]
+        return await self._inner.totals(since=since, until=until)
 
 
 @dataclass

@@ -27,12 +27,14 @@ async def test_first_read_asks_the_model_then_the_cache_answers(world: World) ->
     assert second.body == first.body
     assert second.input_hash == first.input_hash
     assert len(world.analyst.calls) == 1
-    [(_, ttl)] = world.cache.entries.values()
-    assert ttl == 3600
     assert [(r.cached, r.success, r.input_tokens) for r in world.usage.records] == [
         (False, True, 1000),
         (True, True, 0),
     ]
+    world.ticks[0] = 3599
+    assert (await world.service.analyse("cus_1")).cached
+    world.ticks[0] = 3601
+    assert not (await world.service.analyse("cus_1")).cached
 
 
 async def test_refresh_and_a_new_purchase_ask_again(world: World) -> None:
@@ -73,11 +75,13 @@ async def test_a_failing_model_falls_back_to_the_local_analyst(
         False, "test-model", reason, Decimal("0.000288"),
     )  # fmt: skip
     assert (answered.success, answered.fallback, answered.model) == (True, True, LOCAL_MODEL)
-    [(_, ttl)] = world.cache.entries.values()
-    assert ttl == FALLBACK_TTL_SECONDS
     again = await world.service.analyse("cus_1")
     assert again.cached
     assert again.fallback_reason == reason
+    world.ticks[0] = FALLBACK_TTL_SECONDS + 1
+    retried = await world.service.analyse("cus_1")
+    assert retried.model == "test-model"
+    assert retried.fallback_reason is None
 
 
 async def test_a_usage_store_outage_costs_the_record_not_the_analysis(world: World) -> None:
@@ -110,8 +114,8 @@ async def test_customer_without_predictions_still_gets_an_analysis(world: World)
 
 async def test_an_unreadable_cache_entry_is_a_miss(world: World) -> None:
     first = await world.service.analyse("cus_1")
-    for key in world.cache.entries:
-        world.cache.entries[key] = ("{not json", 1)
+    key = world.service.cache_key(await world.service.input_for("cus_1"))
+    await world.cache.set(key, "{not json", ttl_seconds=60)
     again = await world.service.analyse("cus_1")
     assert not again.cached
     assert again.input_hash == first.input_hash
