@@ -21,6 +21,7 @@ from schema.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from domain.demo.seeding import SeedReport
+    from domain.services.predictions import RecomputeReport
 
 MAX_BAD_ROWS_SHOWN = 50
 DEFAULT_DEMO_CUSTOMERS = 500
@@ -197,6 +198,56 @@ async def _run_seed(
             seed=seed_value,
             on_progress=progress,
         )
+
+
+# --- recompute ------------------------------------------------------------------------------
+
+
+def _recompute(args: argparse.Namespace, settings: Settings) -> int:
+    bars: dict[str, ProgressBar] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage not in bars:
+            for bar in bars.values():
+                bar.close()
+            unit = {"reading": "customers", "computing": "customers", "saving": "customers"}
+            bars[stage] = ProgressBar(
+                sys.stderr, total=total or None, label=stage, unit=unit[stage]
+            )
+        bars[stage].update(done, total or None)
+
+    try:
+        report = asyncio.run(_run_recompute(settings, progress))
+    finally:
+        for bar in bars.values():
+            bar.close()
+    if report is None:
+        _error(f"the store at {settings.store_url or settings.sqlite_path} keeps no predictions")
+        return 1
+    if report.model_version is None:
+        _error(f"nothing recomputed: {report.skipped_reason}")
+        return 1
+    print(
+        f"Recomputed {report.predicted:,} of {report.customers:,} customers "
+        f"({report.patterns:,} consumption patterns, {report.profiles:,} profiles) from "
+        f"{report.purchases:,} purchases / {report.lines:,} lines; model {report.model_version}"
+    )
+    print(
+        f"read {report.read_seconds:.1f} s, computed {report.compute_seconds:.1f} s, "
+        f"saved {report.save_seconds:.1f} s"
+    )
+    return 0
+
+
+async def _run_recompute(
+    settings: Settings, progress: Callable[[str, int, int], None]
+) -> RecomputeReport | None:
+    from schema.app import open_container
+
+    async with open_container(settings) as container:
+        if container.prediction_updater is None:
+            return None
+        return await container.prediction_updater.recompute(progress=progress)
 
 
 # --- import ---------------------------------------------------------------------------------
@@ -427,6 +478,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--out", metavar="DIR", required=True, help="directory to write into")
     predict.set_defaults(run=_predict)
+
+    recompute = commands.add_parser(
+        "recompute",
+        help="refit the prediction models on every customer and store the predictions",
+        description="Refit consumption cycles, BG/NBD and Gamma-Gamma forecasts and profiles on "
+        "the whole store, store the new model version and every customer's predictions. "
+        "Purchases recorded afterwards update their customers incrementally (omnix serve).",
+    )
+    recompute.set_defaults(run=_recompute)
 
     evaluate = commands.add_parser(
         "evaluate",

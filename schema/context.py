@@ -11,10 +11,12 @@ from domain.access import Principal
 from domain.customers import Customer
 from domain.pagination import Page
 from domain.ports import PurchasePageRequest
+from domain.predictions import CustomerPredictions
 from domain.products import Product
 from domain.purchases import Purchase
 from domain.services.catalogue import CatalogueService
 from domain.services.customers import CustomerService
+from domain.services.predictions import PredictionService
 from domain.services.purchases import PurchaseService
 from subscriptions.hub import SubscriptionHub
 
@@ -27,6 +29,7 @@ class Services:
     purchases: PurchaseService
     catalogue: CatalogueService
     hub: SubscriptionHub
+    predictions: PredictionService | None = None
 
 
 class Loaders:
@@ -57,6 +60,18 @@ class Loaders:
         async def load(skus: list[str]) -> list[Product | None]:
             found = await catalogue.get_many(skus)
             return [found.get(s) for s in skus]
+
+        return DataLoader(load_fn=load)
+
+    @cached_property
+    def predictions(self) -> DataLoader[str, CustomerPredictions | None]:
+        service = self._services.predictions
+
+        async def load(ids: list[str]) -> list[CustomerPredictions | None]:
+            if service is None:
+                return [None] * len(ids)
+            found = await service.for_customers(ids)
+            return [found.get(i) for i in ids]
 
         return DataLoader(load_fn=load)
 

@@ -22,7 +22,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
@@ -45,6 +45,7 @@ from domain.analytics.profile import (
 )
 from domain.clock import Clock
 from domain.customers import Customer
+from domain.errors import ValidationError
 from domain.events import CONSENT_CHANGED, PURCHASE_RECORDED
 from domain.ports import (
     CustomerStore,
@@ -261,6 +262,21 @@ class PredictionService:
     async def for_customer(self, customer_id: str) -> CustomerPredictions | None:
         return (await self.for_customers([customer_id])).get(customer_id)
 
+    async def expected_purchases(self, forecast_: CustomerForecast, days: int) -> float:
+        """Expected purchases (transaction days) in the next ``days``."""
+        _check_days(days)
+        return expected_purchases(forecast_, await self.model(), float(days))
+
+    def probability_within(self, pattern: ConsumptionPattern, days: int) -> float:
+        """Probability of buying the pattern's sku within ``days`` from now."""
+        _check_days(days)
+        return probability_within(pattern, self._clock.now(), float(days))
+
+    def days_overdue(self, pattern: ConsumptionPattern) -> float:
+        """Days past the usual gap (last purchase + mean interval); 0 when not yet due."""
+        usual = pattern.last_purchased_at + timedelta(days=pattern.mean_interval_days)
+        return max((self._clock.now() - usual).total_seconds() / SECONDS_PER_DAY, 0.0)
+
     # ---------------------------------------------------------------------------------------
     # Reading the base
     # ---------------------------------------------------------------------------------------
@@ -308,6 +324,18 @@ class PredictionService:
             if progress is not None:
                 progress("reading", min(start + CUSTOMERS_PER_READ, len(customer_ids)), 0)
         return histories
+
+
+MAX_DAYS = 3650
+
+
+def _check_days(days: int) -> None:
+    if not 1 <= days <= MAX_DAYS:
+        raise ValidationError(
+            f"days must be between 1 and {MAX_DAYS}, got {days}",
+            field="days",
+            code="DAYS_OUT_OF_RANGE",
+        )
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -754,6 +782,16 @@ class PredictionUpdater:
             self.position = head
             await self._events.save_checkpoint(self.CONSUMER, head)
 
+    async def recompute(self, *, progress: Progress | None = None) -> RecomputeReport:
+        """Refit everyone and move the checkpoint past every event the refit has seen (the head
+        is read first, so an event appended meanwhile is still handled incrementally)."""
+        head = await self._events.head()
+        report = await self._service.recompute(progress=progress)
+        if report.model_version is not None and head > self.position:
+            self.position = head
+            await self._events.save_checkpoint(self.CONSUMER, head)
+        return report
+
     async def process_once(self) -> int:
         """Handle what was appended since the checkpoint; returns how many events were read."""
         batch = await self._events.read(after=self.position, limit=self._batch_size)
@@ -770,7 +808,19 @@ class PredictionUpdater:
         return len(batch)
 
     async def run(self) -> None:
-        """Update until cancelled; a failure is logged and retried with backoff, never skipped."""
+        """Start (see :meth:`start`), then update until cancelled; a failure is logged and
+        retried with backoff, never skipped."""
+        backoff = 0.1
+        while True:
+            try:
+                await self.start()
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("prediction updater could not start; retrying")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
         backoff = 0.1
         while True:
             try:

@@ -9,8 +9,10 @@ from domain.customers import Consent as DomainConsent
 from domain.customers import Customer as DomainCustomer
 from domain.pagination import Page, check_page_size
 from domain.ports import PurchasePageRequest
+from domain.predictions import ConsumptionStatus as DomainConsumptionStatus
 from schema.context import Context
 from schema.types.pages import PageInfo
+from schema.types.predictions import ConsumptionPattern, CustomerForecast, SocioeconomicProfile
 from schema.types.purchases import PurchaseConnection
 
 
@@ -60,6 +62,42 @@ class Customer:
         check_page_size(first)
         page = await info.context.loaders.purchases.load(PurchasePageRequest(self.id, first, after))
         return PurchaseConnection.from_page(page)
+
+    @strawberry.field(
+        description="Consumption cycles per product, soonest expected first; `status` keeps "
+        "only the products in that state. `first` is 1..100."
+    )
+    async def consumption(
+        self,
+        info: Info[Context, None],
+        first: int = 20,
+        status: DomainConsumptionStatus | None = None,
+    ) -> list[ConsumptionPattern]:
+        check_page_size(first)
+        predictions = await info.context.loaders.predictions.load(self.id)
+        if predictions is None:
+            return []
+        patterns = [p for p in predictions.consumption if status is None or p.status == status]
+        patterns.sort(key=lambda p: p.next_expected_at)
+        return [ConsumptionPattern.from_domain(p) for p in patterns[:first]]
+
+    @strawberry.field(
+        description="Null until the customer's first purchase has been through the models."
+    )
+    async def forecast(self, info: Info[Context, None]) -> CustomerForecast | None:
+        predictions = await info.context.loaders.predictions.load(self.id)
+        if predictions is None or predictions.forecast is None:
+            return None
+        return CustomerForecast.from_domain(predictions.forecast)
+
+    @strawberry.field(description="Null without the customer's ai_profiling consent.")
+    async def profile(self, info: Info[Context, None]) -> SocioeconomicProfile | None:
+        if not self._entity.consent.ai_profiling:
+            return None
+        predictions = await info.context.loaders.predictions.load(self.id)
+        if predictions is None or predictions.profile is None:
+            return None
+        return SocioeconomicProfile.from_domain(predictions.profile)
 
     @classmethod
     def from_domain(cls, c: DomainCustomer) -> Customer:
