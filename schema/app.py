@@ -24,12 +24,23 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from adapters.dynamodb.client import DynamoClient
+from adapters.dynamodb.config import DynamoConfig, DynamoConfigError
+from adapters.dynamodb.outbox import DynamoOutbox
+from adapters.dynamodb.stores import (
+    DynamoCustomerStore,
+    DynamoIdempotencyStore,
+    DynamoProductStore,
+    DynamoPurchaseStore,
+)
+from adapters.dynamodb.tables import TableSetup
 from adapters.memory.bus import MemoryBus
 from adapters.memory.cache import MemoryCache
 from adapters.redis.cache import RedisCache
 from adapters.redis.connection import RedisOptions, RedisUrlError, parse_redis_url
 from adapters.sqlite.database import SqliteDatabase
 from adapters.sqlite.event_log import SqliteEventLog
+from adapters.sqlite.migrations import latest_version
 from adapters.sqlite.predictions import SqlitePredictionStore
 from adapters.sqlite.stores import (
     SqliteCustomerStore,
@@ -47,6 +58,7 @@ from domain.ports import (
     CustomerStore,
     EventLog,
     HealthCheck,
+    Outbox,
     PredictionStore,
     ProductStore,
     PurchaseStore,
@@ -111,13 +123,41 @@ class _Stores:
     health: list[HealthCheck]
     sqlite: SqliteDatabase | None = None
     predictions: PredictionStore | None = None
+    # Events the stores wrote beside their changes, for a relay to move to an external log.
+    outbox: Outbox | None = None
+
+
+def _dynamo_config(settings: Settings) -> DynamoConfig:
+    try:
+        return DynamoConfig.from_url(settings.store_url)
+    except DynamoConfigError as e:
+        raise SettingsError(f"OMNIX_STORE: {e}") from e
+
+
+async def _open_dynamo(settings: Settings, stack: AsyncExitStack) -> DynamoClient:
+    client = DynamoClient(_dynamo_config(settings))
+    await client.open()
+    stack.push_async_callback(client.close)
+    return client
 
 
 async def _open_stores(settings: Settings, stack: AsyncExitStack) -> _Stores:
     """The stores named by OMNIX_STORE."""
     scheme = _scheme(settings.store_url or "sqlite://")
+    if scheme == "dynamodb":
+        client = await _open_dynamo(settings, stack)
+        return _Stores(
+            customers=DynamoCustomerStore(client),
+            products=DynamoProductStore(client),
+            purchases=DynamoPurchaseStore(client),
+            idempotency=Idempotency(DynamoIdempotencyStore(client)),
+            health=[client],
+            outbox=DynamoOutbox(client),
+        )
     if scheme != "sqlite":
-        raise SettingsError(f"OMNIX_STORE scheme {scheme!r} is not supported; use sqlite://")
+        raise SettingsError(
+            f"OMNIX_STORE scheme {scheme!r} is not supported; use sqlite:// or dynamodb://"
+        )
     path = settings.sqlite_path
     path.parent.mkdir(parents=True, exist_ok=True)
     db = SqliteDatabase(path, readers=settings.db_threads, timeout=settings.db_timeout_seconds)
@@ -132,6 +172,22 @@ async def _open_stores(settings: Settings, stack: AsyncExitStack) -> _Stores:
         sqlite=db,
         predictions=SqlitePredictionStore(db),
     )
+
+
+async def init_store(settings: Settings) -> list[str]:
+    """Create or update what OMNIX_STORE needs (``omnix init``); one line per thing done.
+    Safe to run again: what is already in place is left alone."""
+    scheme = _scheme(settings.store_url or "sqlite://")
+    if scheme == "dynamodb":
+        async with AsyncExitStack() as stack:
+            client = await _open_dynamo(settings, stack)
+            return await TableSetup(client).ensure()
+    async with AsyncExitStack() as stack:
+        await _open_stores(settings, stack)  # opening a SQLite file runs its migrations
+    return [
+        f"{settings.sqlite_path}: SQLite store migrated to schema version {latest_version()} "
+        "(migrations also run whenever the store opens)"
+    ]
 
 
 async def _open_event_log(settings: Settings, stores: _Stores, stack: AsyncExitStack) -> EventLog:
