@@ -14,6 +14,7 @@ from typing import Protocol
 
 from domain.analysis import AiUsage, AiUsageGroup, AnalysisInput, AnalystAnswer
 from domain.customers import Consent, Customer
+from domain.errors import DomainError
 from domain.events import DomainEvent, LoggedEvent
 from domain.pagination import Page
 from domain.predictions import CustomerPredictions, PredictionModel
@@ -149,6 +150,62 @@ class Bus(Protocol):
     async def publish(self, channel: str, message: str) -> None: ...
 
     def subscribe(self, channel: str) -> AbstractAsyncContextManager[AsyncIterator[str]]: ...
+
+
+class ReplayWindowExceededError(DomainError):
+    """The messages after a replay cursor are no longer all held: the channel's history was
+    trimmed past it, or lost (a restarted broker, another process's in-memory history). The gap
+    cannot be replayed; the API answers "replay window exceeded" and the client starts again
+    from the current state."""
+
+    code = "REPLAY_WINDOW_EXCEEDED"
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """A message and the cursor that replays what came after it."""
+
+    cursor: str
+    message: str
+
+
+class BusHistory(Protocol):
+    """A bounded history per bus channel, so a subscriber that was away can read what it missed.
+
+    Cursors are opaque strings made by the bus: compare them for equality only, never build or
+    order them. A cursor is exclusive: ``read_since(channel, c)`` starts with the message after
+    the one ``c`` came with. A cursor for which that cannot be done without a gap raises
+    ReplayWindowExceededError; a string that is no cursor of this bus raises ValidationError.
+    """
+
+    async def append(self, channel: str, message: str, *, key: str | None = None) -> str:
+        """Publish ``message`` live (as ``Bus.publish``) and record it; returns its cursor. A
+        ``key`` (e.g. an event id) already appended to the channel within the bus's dedupe
+        window is neither recorded nor published again: the first cursor is returned, so a
+        retried or repeated publish reaches each subscriber once."""
+        ...
+
+    async def read_since(self, channel: str, cursor: str, *, limit: int) -> list[Replayed]:
+        """Up to ``limit`` messages recorded after ``cursor``, oldest first; empty when there is
+        nothing newer. Read again from the last cursor returned to continue."""
+        ...
+
+    async def latest(self, channel: str) -> str:
+        """The cursor of the newest message on ``channel`` (of its empty history when there is
+        none): where a subscriber that has seen nothing yet starts."""
+        ...
+
+    def subscribe_with_cursors(
+        self, channel: str
+    ) -> AbstractAsyncContextManager[AsyncIterator[Replayed]]:
+        """Live messages as ``Bus.subscribe`` delivers them, each with its cursor. To resume
+        without a gap: subscribe first, then ``read_since`` until caught up, then take the live
+        messages, skipping those whose cursor the replay already returned."""
+        ...
+
+
+class ReplayBus(Bus, BusHistory, Protocol):
+    """A live bus that also keeps a replayable history of every channel."""
 
 
 class HealthCheck(Protocol):

@@ -1,124 +1,122 @@
-"""The in-process bus: live fan-out between tasks of one process, no broker needed."""
+"""The in-process bus: live fan-out between tasks of one process, no broker needed, with a
+bounded history per channel for replay."""
 
 from __future__ import annotations
 
-import asyncio
+import secrets
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
-from domain.errors import StoreUnavailableError
-from domain.ports import Bus
+from adapters.memory.fanout import Fanout, ListenerOverflowError, Messages
+from domain.errors import ValidationError
+from domain.ports import ReplayBus, Replayed, ReplayWindowExceededError
 
-
-class ListenerOverflowError(StoreUnavailableError):
-    """A listener fell more than its queue size behind, so messages for it were dropped.
-
-    It subclasses the domain's StoreUnavailableError so that code outside the adapters (which
-    may not import them) can handle it like any other broken broker connection: the messages are
-    gone, the cure is to subscribe again and catch up from the event log.
-    """
-
-    code = "LISTENER_OVERFLOW"
+__all__ = ["ListenerOverflowError", "MemoryBus"]
 
 
-class _Listener:
-    """One subscriber's queue and the async iterator that drains it."""
-
-    __slots__ = ("_buffer", "_channel", "_closed", "_limit", "_overflowed", "_waiter")
-
-    def __init__(self, channel: str, limit: int) -> None:
-        self._channel = channel
-        self._limit = limit
-        self._buffer: deque[str] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-        self._closed = False
-        self._overflowed = False
-
-    def offer(self, message: str) -> None:
-        if self._closed or self._overflowed:
-            return
-        if len(self._buffer) >= self._limit:
-            self._overflowed = True
-            self._buffer.clear()
-        else:
-            self._buffer.append(message)
-        self._wake()
-
-    def close(self) -> None:
-        self._closed = True
-        self._wake()
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def __aiter__(self) -> _Listener:
-        return self
-
-    async def __anext__(self) -> str:
-        while True:
-            if self._overflowed:
-                raise ListenerOverflowError(
-                    f"listener on {self._channel!r} fell {self._limit} messages behind; "
-                    "messages were dropped"
-                )
-            if self._buffer:
-                return self._buffer.popleft()
-            if self._closed:
-                raise StopAsyncIteration
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+@dataclass(slots=True)
+class _History:
+    entries: deque[tuple[int, str | None, str]]
+    last: int = 0
+    keys: dict[str, int] = field(default_factory=dict)
 
 
-class MemoryBus(Bus):
+class MemoryBus(ReplayBus):
     """Fan-out to every listener subscribed at the moment of publishing, each with its own
-    bounded queue of ``queue_size`` messages.
+    bounded queue of ``queue_size`` messages (see Fanout for what happens to a slow one).
 
-    ``publish`` never waits for a listener. One that falls ``queue_size`` messages behind is cut
-    off rather than allowed to grow without bound or to slow the others: its queue is dropped and
-    its iterator raises ListenerOverflowError on the next read. Leaving the ``subscribe`` context
-    removes the listener; ``close`` ends every iterator once it has drained what it already holds.
+    Each channel keeps its last ``history_size`` messages in a ring for ``read_since``. Cursors
+    are ``<epoch>-<n>``: ``n`` counts the channel's messages and ``epoch`` is drawn when the bus
+    is built, so a cursor from another process or an earlier run of this one is recognised as
+    history this bus does not hold. A ``key`` is remembered while its message is in the ring.
+    Leaving the ``subscribe`` context removes the listener; ``close`` ends every iterator once
+    it has drained what it already holds.
     """
 
-    def __init__(self, *, queue_size: int = 10_000) -> None:
-        if queue_size < 1:
-            raise ValueError(f"queue_size must be at least 1, got {queue_size}")
-        self._queue_size = queue_size
-        self._listeners: dict[str, set[_Listener]] = {}
-        self._closed = False
+    def __init__(self, *, queue_size: int = 10_000, history_size: int = 1_000) -> None:
+        if history_size < 1:
+            raise ValueError(f"history_size must be at least 1, got {history_size}")
+        self._fanout = Fanout(queue_size)
+        self._history_size = history_size
+        self._histories: dict[str, _History] = {}
+        self._epoch = secrets.token_hex(6)
 
     async def publish(self, channel: str, message: str) -> None:
-        for listener in self._listeners.get(channel, ()):
-            listener.offer(message)
+        await self.append(channel, message)
+
+    async def append(self, channel: str, message: str, *, key: str | None = None) -> str:
+        history = self._histories.get(channel)
+        if history is None:
+            history = self._histories[channel] = _History(deque())
+        if key is not None and (seen := history.keys.get(key)) is not None:
+            return self._cursor(seen)
+        history.last += 1
+        if len(history.entries) == self._history_size:
+            _, dropped_key, _ = history.entries.popleft()
+            if dropped_key is not None:
+                history.keys.pop(dropped_key, None)
+        history.entries.append((history.last, key, message))
+        if key is not None:
+            history.keys[key] = history.last
+        cursor = self._cursor(history.last)
+        self._fanout.offer(channel, Replayed(cursor, message))
+        return cursor
+
+    async def read_since(self, channel: str, cursor: str, *, limit: int) -> list[Replayed]:
+        after = self._position(cursor)
+        history = self._histories.get(channel)
+        last = history.last if history is not None else 0
+        if after > last:
+            raise ValidationError(f"{cursor!r} is not a cursor of {channel!r}", field="cursor")
+        if history is None or after == last:
+            return []
+        oldest = history.entries[0][0]
+        if after < oldest - 1:
+            raise ReplayWindowExceededError(
+                f"messages {after + 1}..{oldest - 1} of {channel!r} are no longer held "
+                f"(the history keeps {self._history_size})"
+            )
+        start = after - oldest + 1
+        return [
+            Replayed(self._cursor(n), message)
+            for n, _, message in list(history.entries)[start : start + max(limit, 0)]
+        ]
+
+    async def latest(self, channel: str) -> str:
+        history = self._histories.get(channel)
+        return self._cursor(history.last if history is not None else 0)
 
     @asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[str]]:
-        listener = _Listener(channel, self._queue_size)
-        if self._closed:
-            listener.close()
-            yield listener
-            return
-        listeners = self._listeners.setdefault(channel, set())
-        listeners.add(listener)
+        async with self.subscribe_with_cursors(channel) as listener:
+            yield Messages(listener)
+
+    @asynccontextmanager
+    async def subscribe_with_cursors(self, channel: str) -> AsyncIterator[AsyncIterator[Replayed]]:
+        listener = self._fanout.add(channel)
         try:
             yield listener
         finally:
-            listener.close()
-            listeners.discard(listener)
-            if not listeners and self._listeners.get(channel) is listeners:
-                del self._listeners[channel]
+            self._fanout.remove(channel, listener)
 
     def listener_counts(self) -> dict[str, int]:
         """Active listeners per channel; channels nobody listens to are absent."""
-        return {channel: len(listeners) for channel, listeners in self._listeners.items()}
+        return self._fanout.counts()
 
     async def close(self) -> None:
-        self._closed = True
-        for listeners in self._listeners.values():
-            for listener in listeners:
-                listener.close()
+        self._fanout.close()
+
+    def _cursor(self, n: int) -> str:
+        return f"{self._epoch}-{n}"
+
+    def _position(self, cursor: str) -> int:
+        epoch, _, n = cursor.rpartition("-")
+        if not epoch or not n.isdigit() or len(epoch) != len(self._epoch):
+            raise ValidationError(f"{cursor!r} is not a replay cursor", field="cursor")
+        if epoch != self._epoch:
+            raise ReplayWindowExceededError(
+                "the cursor comes from another process's or an earlier run's history"
+            )
+        return int(n)
