@@ -1,70 +1,12 @@
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from adapters.memory.cache import MemoryCache
-from adapters.sqlite.ai_usage import SqliteAiUsageStore
-from adapters.sqlite.database import SqliteDatabase
-from adapters.sqlite.stores import SqliteCustomerStore, SqliteProductStore, SqlitePurchaseStore
-from domain.clock import FixedClock
-from domain.events import customer_registered, purchase_recorded
-from domain.predictions import CustomerPredictions
-from domain.services.analyst import AnalystService
-from domain.services.local_analyst import LocalAnalyst
-from tests.unit.analysis.fakes import (
-    NOW,
-    PRODUCTS,
-    RecordingUsageStore,
-    ScriptedAnalyst,
-    customer,
-    predictions,
-    purchases,
-)
-
-
-@dataclass
-class World:
-    service: AnalystService
-    analyst: ScriptedAnalyst
-    cache: MemoryCache
-    ticks: list[float]  # the cache's monotonic clock
-    usage: RecordingUsageStore
-    clock: FixedClock
-    purchases: SqlitePurchaseStore
-    predictions: dict[str, CustomerPredictions]
+from tests.unit.analysis.world import World, open_world
 
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    async with SqliteDatabase(tmp_path / "omnix.db", readers=1) as db:
-        customers, products, bought = (
-            SqliteCustomerStore(db), SqliteProductStore(db), SqlitePurchaseStore(db)
-        )  # fmt: skip
-        people = [customer("cus_1"), customer("cus_2", profiling=True), customer("cus_3")]
-        await customers.add_many(people, [customer_registered(c) for c in people])
-        await products.upsert_many(list(PRODUCTS.values()))
-        history = purchases("cus_1") + purchases("cus_2") + purchases("cus_3", n=2)
-        await bought.add_many(history, [purchase_recorded(p) for p in history])
-        stored = {c: predictions(c) for c in ("cus_1", "cus_2")}
-
-        async def lookup(customer_id: str) -> CustomerPredictions | None:
-            return stored.get(customer_id)
-
-        analyst, clock, ticks = ScriptedAnalyst(), FixedClock(NOW), [0.0]
-        cache = MemoryCache(clock=lambda: ticks[0])
-        usage = RecordingUsageStore(SqliteAiUsageStore(db))
-        service = AnalystService(
-            analyst=analyst,
-            fallback=LocalAnalyst(),
-            customers=customers,
-            purchases=bought,
-            products=products,
-            predictions=lookup,
-            cache=cache,
-            usage=usage,
-            clock=clock,
-            ttl_seconds=3600,
-        )
-        yield World(service, analyst, cache, ticks, usage, clock, bought, stored)
+    async with open_world(tmp_path) as w:
+        yield w

@@ -4,7 +4,7 @@ import pytest
 
 from domain.analysis import AnalystError
 from domain.services.batch_analysis import BatchProgress, run_batch
-from tests.unit.analysis.conftest import World
+from tests.unit.analysis.world import World
 
 
 async def test_batch_survives_a_failing_customer_and_skips_cached_on_rerun(world: World) -> None:

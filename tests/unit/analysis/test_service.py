@@ -11,8 +11,8 @@ from domain.errors import NotFoundError, ValidationError
 from domain.events import purchase_recorded
 from domain.services.analyst import FALLBACK_TTL_SECONDS
 from domain.services.local_analyst import LOCAL_MODEL
-from tests.unit.analysis.conftest import World
 from tests.unit.analysis.fakes import NOW, purchases
+from tests.unit.analysis.world import World
 
 
 async def test_first_read_asks_the_model_then_the_cache_answers(world: World) -> None:
