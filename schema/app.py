@@ -24,6 +24,9 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from adapters.bedrock.analyst import BedrockAnalyst
+from adapters.bedrock.config import parse_bedrock_url, parse_price_table, price_for
+from adapters.bedrock.prompts import load_prompt
 from adapters.dynamodb.client import DynamoClient
 from adapters.dynamodb.config import DynamoConfig, DynamoConfigError
 from adapters.dynamodb.outbox import DynamoOutbox
@@ -38,6 +41,7 @@ from adapters.memory.bus import MemoryBus
 from adapters.memory.cache import MemoryCache
 from adapters.redis.cache import RedisCache
 from adapters.redis.connection import RedisOptions, RedisUrlError, parse_redis_url
+from adapters.sqlite.ai_usage import SqliteAiUsageStore
 from adapters.sqlite.database import SqliteDatabase
 from adapters.sqlite.event_log import SqliteEventLog
 from adapters.sqlite.migrations import latest_version
@@ -50,7 +54,7 @@ from adapters.sqlite.stores import (
 )
 from domain.access import Principal
 from domain.clock import Clock, SystemClock
-from domain.errors import DomainError
+from domain.errors import DomainError, ValidationError
 from domain.events import DomainEvent
 from domain.ports import (
     Bus,
@@ -63,10 +67,12 @@ from domain.ports import (
     ProductStore,
     PurchaseStore,
 )
+from domain.services.analyst import AnalystService
 from domain.services.catalogue import CatalogueService
 from domain.services.customers import CustomerService
 from domain.services.idempotency import Idempotency
 from domain.services.importing import TransactionImporter
+from domain.services.local_analyst import LocalAnalyst
 from domain.services.predictions import (
     PredictionService,
     PredictionSettings,
@@ -107,6 +113,7 @@ class Container:
     cache: Cache
     predictions: PredictionService | None = None
     prediction_updater: PredictionUpdater | None = None
+    analyst: AnalystService | None = None
     health: list[HealthCheck] = field(default_factory=list)
 
 
@@ -231,6 +238,51 @@ async def _open_cache(settings: Settings, stack: AsyncExitStack) -> Cache:
     )
 
 
+async def _open_analyst(
+    settings: Settings, stack: AsyncExitStack
+) -> BedrockAnalyst | LocalAnalyst:
+    """The analyst named by OMNIX_ANALYST: local:// (the statistical analyst, the default) or
+    bedrock://MODEL_ID (Claude on Bedrock; the local analyst stays its fallback)."""
+    scheme = _scheme(settings.analyst_url)
+    if scheme == "local":
+        return LocalAnalyst()
+    if scheme != "bedrock":
+        raise SettingsError(
+            f"OMNIX_ANALYST {settings.analyst_url!r} is not supported; "
+            "use local:// or bedrock://MODEL_ID"
+        )
+    try:
+        options = parse_bedrock_url(settings.analyst_url)
+        price = price_for(options.model_id, parse_price_table(settings.ai_prices))
+    except ValidationError as e:
+        raise SettingsError(f"{e.field}: {e.message}") from e
+    analyst = BedrockAnalyst(options, load_prompt(), price)
+    await analyst.open()
+    stack.push_async_callback(analyst.close)
+    return analyst
+
+
+async def _open_ai_usage(
+    settings: Settings, stores: _Stores, stack: AsyncExitStack
+) -> SqliteAiUsageStore:
+    """AI usage is kept in the SQLite store, or, beside another store, in a SQLite file of its
+    own in the data directory."""
+    if stores.sqlite is not None:
+        return SqliteAiUsageStore(stores.sqlite)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = SqliteDatabase(
+        settings.data_dir / "ai_usage.db", readers=1, timeout=settings.db_timeout_seconds
+    )
+    await db.open()
+    stack.push_async_callback(db.close)
+    log.info("AI usage is recorded in %s", db.path)
+    return SqliteAiUsageStore(db)
+
+
+async def _no_predictions(customer_id: str) -> None:
+    return None
+
+
 @asynccontextmanager
 async def open_container(
     settings: Settings, *, clock: Clock | None = None
@@ -241,6 +293,8 @@ async def open_container(
         events = await _open_event_log(settings, stores, stack)
         bus = await _open_bus(settings, stack)
         cache = await _open_cache(settings, stack)
+        primary_analyst = await _open_analyst(settings, stack)
+        ai_usage = await _open_ai_usage(settings, stores, stack)
         customer_store, product_store = stores.customers, stores.products
         purchase_store, idempotency = stores.purchases, stores.idempotency
         limits = PurchaseLimits(max_lines=settings.max_basket_lines)
@@ -262,6 +316,18 @@ async def open_container(
             log.warning(
                 "OMNIX_STORE %s keeps no predictions: forecasts are off", settings.store_url
             )
+        analyst = AnalystService(
+            analyst=primary_analyst,
+            fallback=LocalAnalyst(),
+            customers=customer_store,
+            purchases=purchase_store,
+            products=product_store,
+            predictions=predictions.for_customer if predictions else _no_predictions,
+            cache=cache,
+            usage=ai_usage,
+            clock=clock,
+            ttl_seconds=settings.analysis_ttl_seconds,
+        )
         yield Container(
             settings=settings,
             clock=clock,
@@ -287,6 +353,7 @@ async def open_container(
             cache=cache,
             predictions=predictions,
             prediction_updater=updater,
+            analyst=analyst,
             health=list(stores.health),
         )
 
@@ -372,6 +439,7 @@ def create_app(settings: Settings) -> Starlette:
                 catalogue=container.catalogue,
                 hub=hub,
                 predictions=container.predictions,
+                analyst=container.analyst,
             )
             await container.relay.start()
             relay = asyncio.create_task(container.relay.run(), name="event-relay")

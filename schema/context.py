@@ -14,6 +14,7 @@ from domain.ports import PurchasePageRequest
 from domain.predictions import CustomerPredictions
 from domain.products import Product
 from domain.purchases import Purchase
+from domain.services.analyst import AnalystService
 from domain.services.catalogue import CatalogueService
 from domain.services.customers import CustomerService
 from domain.services.predictions import PredictionService
@@ -30,6 +31,7 @@ class Services:
     catalogue: CatalogueService
     hub: SubscriptionHub
     predictions: PredictionService | None = None
+    analyst: AnalystService | None = None
 
 
 class Loaders:

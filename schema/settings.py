@@ -73,6 +73,8 @@ class Settings:
     rate_burst: int = 0
     forecast_horizon_days: float = 365.0
     annual_discount_rate: float = 0.10
+    analysis_ttl_seconds: float = 86_400.0
+    ai_prices: str = ""
 
     @property
     def sqlite_path(self) -> Path:
@@ -120,6 +122,7 @@ class Settings:
             ("JWT_AUDIENCE", "jwt_audience"),
             ("JWT_ISSUER", "jwt_issuer"),
             ("LOG_LEVEL", "log_level"),
+            ("AI_PRICES", "ai_prices"),
         ):
             if (v := get(key)) is not None and v != "":
                 values[attr] = v
@@ -144,6 +147,8 @@ class Settings:
                 values[attr] = _float(v, f"OMNIX_{key}", 0.0, ceiling)
         if (v := get("FORECAST_HORIZON_DAYS")) is not None and v != "":
             values["forecast_horizon_days"] = _float(v, "OMNIX_FORECAST_HORIZON_DAYS", 1.0, 3650.0)
+        if (v := get("ANALYSIS_TTL")) is not None and v != "":
+            values["analysis_ttl_seconds"] = _float(v, "OMNIX_ANALYSIS_TTL", 1.0, 30 * 86_400.0)
         if (v := get("RATE_BURST")) is not None and v != "":
             values["rate_burst"] = _int(v, "OMNIX_RATE_BURST", 1, 10_000_000)
         if (v := get("COMPILED_QUERIES")) is not None and v != "":

@@ -11,6 +11,7 @@ from domain.pagination import Page, check_page_size
 from domain.ports import PurchasePageRequest
 from domain.predictions import ConsumptionStatus as DomainConsumptionStatus
 from schema.context import Context
+from schema.types.analysis import CustomerAnalysis, analysis_of
 from schema.types.pages import PageInfo
 from schema.types.predictions import ConsumptionPattern, CustomerForecast, SocioeconomicProfile
 from schema.types.purchases import PurchaseConnection
@@ -98,6 +99,15 @@ class Customer:
         if predictions is None or predictions.profile is None:
             return None
         return SocioeconomicProfile.from_domain(predictions.profile)
+
+    @strawberry.field(
+        description="The AI analyst's structured view of the customer (staff only), cached until "
+        "the customer's purchases or statistics change; `refresh` asks the model again."
+    )
+    async def analysis(
+        self, info: Info[Context, None], refresh: bool = False
+    ) -> CustomerAnalysis | None:
+        return await analysis_of(info, self.id, refresh)
 
     @classmethod
     def from_domain(cls, c: DomainCustomer) -> Customer:
