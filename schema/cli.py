@@ -106,13 +106,15 @@ async def ensure_demo_data(
     from schema.app import open_container
 
     async with open_container(settings) as container:
-        counts = [
-            await container.customer_store.count(),
-            await container.product_store.count(),
-            await container.purchase_store.count(),
-        ]
-        if any(counts):
-            return None
+        # One at a time, stopping at the first non-empty store: counting purchases reads the
+        # whole table on DynamoDB, and a populated store has customers.
+        for store in (
+            container.customer_store,
+            container.product_store,
+            container.purchase_store,
+        ):
+            if await store.count():
+                return None
         return await seed(
             container.customer_store,
             container.product_store,
@@ -169,7 +171,7 @@ def _seed(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"--as-of {as_of.isoformat()} is in the future")
     print(
         f"Seeding {args.customers:,} demo customers with a year of purchases up to "
-        f"{as_of.isoformat()} (seed {args.seed}) into {settings.sqlite_path}"
+        f"{as_of.isoformat()} (seed {args.seed}) into {_store_label(settings)}"
     )
     bar, progress = _seed_progress(sys.stderr)
     with bar:
@@ -381,6 +383,23 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
             source.close()
 
 
+# --- init -----------------------------------------------------------------------------------
+
+
+def _store_label(settings: Settings) -> str:
+    url = settings.store_url or "sqlite://"
+    return str(settings.sqlite_path) if url.startswith("sqlite:") else url
+
+
+def _init(args: argparse.Namespace, settings: Settings) -> int:
+    from schema.app import init_store
+
+    print(f"Preparing the store {_store_label(settings)}")
+    for line in asyncio.run(init_store(settings)):
+        print(f"  {line}")
+    return 0
+
+
 # --- predict, evaluate ----------------------------------------------------------------------
 
 
@@ -416,6 +435,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="interface to bind (default OMNIX_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=_port, help="port to listen on (default OMNIX_PORT or 8000)")
     serve.set_defaults(run=_serve)
+
+    init = commands.add_parser(
+        "init",
+        help="create or update the store's tables (DynamoDB) or schema (SQLite)",
+        description="Make OMNIX_STORE ready: on DynamoDB, create the tables that are missing "
+        "(on-demand billing), add missing indexes, enable TTL and point-in-time recovery; on "
+        "SQLite, run the schema migrations. Prints what it did; running it again changes "
+        "nothing.",
+    )
+    init.set_defaults(run=_init)
 
     seed = commands.add_parser(
         "seed",

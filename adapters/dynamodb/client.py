@@ -144,8 +144,15 @@ class DynamoClient(HealthCheck):
         if self._pool is not None:
             raise RuntimeError("the DynamoDB client is already open")
         self._pool = ThreadPoolExecutor(self.config.threads, thread_name_prefix="omnix-dynamodb")
-        # botocore client creation is not thread-safe: create it once, before the pool uses it.
-        await self.run(lambda: self.api, what="connect")
+        await self.run(self._connect, what="connect")
+
+    def _connect(self) -> None:
+        """Create the botocore client once and give it to every model's table connection.
+        Creating one is not thread-safe and costs ~0.2 s (it loads the service model); the
+        models share the same settings, so one client serves them all."""
+        client = self.api
+        for model in self.tables.all:
+            model._get_connection().connection._client = client
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None

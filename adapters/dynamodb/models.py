@@ -196,6 +196,19 @@ class Tables:
     event: type[EventItem]
 
     @property
+    def all(self) -> tuple[type[Model], ...]:
+        return (
+            self.main,
+            self.customer,
+            self.email,
+            self.product,
+            self.purchase,
+            self.purchase_id,
+            self.claim,
+            self.event,
+        )
+
+    @property
     def schemas(self) -> tuple[type[Model], ...]:
         """One model per table, carrying its full key and index schema."""
         return (self.main, self.claim, self.event)
