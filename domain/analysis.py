@@ -39,7 +39,11 @@ ANALYSIS_PURCHASES = 20
 """How many of the newest purchases an analyst reads."""
 
 ANALYSIS_STAPLES = 15
-"""At most this many staples (most confident first) go into the input."""
+"""At most this many staples that are not due go into the input (the most confident)."""
+
+ANALYSIS_DUE_STAPLES = 60
+"""At most this many due staples go into the input (the most confident): every one, in practice
+(the demo's busiest household has about 40), so the analyst can name all the model calls due."""
 
 STAPLE_MIN_PURCHASES = 3
 """A pair is a staple once bought on this many days (as in the forecasting service)."""
@@ -200,26 +204,24 @@ def _days(seconds: float, places: int = 1) -> float:
 def _staples(
     patterns: Sequence[ConsumptionPattern], products: Mapping[str, Product], as_of: datetime
 ) -> tuple[InputStaple, ...]:
-    staples = sorted(
-        (p for p in patterns if p.purchases >= STAPLE_MIN_PURCHASES),
-        key=lambda p: (-p.confidence, p.sku),
-    )[:ANALYSIS_STAPLES]
-    if not staples:
+    """Staples read at ``as_of``: the due ones, then the others, each most confident first and
+    bounded by :data:`ANALYSIS_DUE_STAPLES` and :data:`ANALYSIS_STAPLES`."""
+    candidates = [p for p in patterns if p.purchases >= STAPLE_MIN_PURCHASES]
+    if not candidates:
         return ()
     now = as_of.timestamp() / _SECONDS_PER_DAY
     timing = cycle_timing(
-        [p.log_days_per_unit for p in staples],
-        [p.log_spread for p in staples],
-        [p.last_purchased_at.timestamp() / _SECONDS_PER_DAY for p in staples],
-        [p.last_quantity for p in staples],
+        [p.log_days_per_unit for p in candidates],
+        [p.log_spread for p in candidates],
+        [p.last_purchased_at.timestamp() / _SECONDS_PER_DAY for p in candidates],
+        [p.last_quantity for p in candidates],
         now,
     )
-    out = []
-    for i, p in enumerate(staples):
+    read = []
+    for i, p in enumerate(candidates):
         product = products.get(p.sku)
         next_at = float(timing.next_expected_at[i])
-        status = _STATUS.get(Status(int(timing.status[i])), p.status)
-        out.append(
+        read.append(
             InputStaple(
                 sku=p.sku,
                 product=product.name if product else p.sku,
@@ -229,11 +231,14 @@ def _staples(
                 days_since_last=_days((as_of - p.last_purchased_at).total_seconds()),
                 days_until_next=round(next_at - now, 1) if math.isfinite(next_at) else 0.0,
                 probability_within_7_days=round(float(timing.probability_within[i]), 2),
-                status=status,
+                status=_STATUS.get(Status(int(timing.status[i])), p.status),
                 confidence=round(p.confidence, 2),
             )
         )
-    return tuple(out)
+    read.sort(key=lambda s: (-s.confidence, s.sku))
+    due = [s for s in read if s.status in DUE][:ANALYSIS_DUE_STAPLES]
+    others = [s for s in read if s.status not in DUE][:ANALYSIS_STAPLES]
+    return (*due, *others)
 
 
 def _purchase(p: Purchase, products: Mapping[str, Product], as_of: datetime) -> InputPurchase:
@@ -458,7 +463,7 @@ def _skus(value: object, known: frozenset[str], where: str) -> tuple[str, ...]:
         raise AnswerFormatError(f"{where} must be a list of skus")
     unknown = [v for v in value if v not in known]
     if unknown:
-        raise AnswerFormatError(f"{where} names skus the input does not hold: {unknown}")
+        raise AnswerFormatError(f"{where} names skus it may not hold: {unknown}")
     return tuple(dict.fromkeys(value))
 
 
@@ -473,7 +478,8 @@ def parse_body(data: object, given: AnalysisInput) -> AnalysisBody:
     """Validate a model's JSON answer against the analysis' shape and its input.
 
     Raises :class:`AnswerFormatError` for a missing or mistyped field, a sku the input does
-    not hold, or a number of actions other than :data:`ACTIONS`. A socioeconomic reading given
+    not hold, a staple called due that the consumption model does not call due, or a number of
+    actions other than :data:`ACTIONS`. A socioeconomic reading given
     although the input held no profile (no consent) is dropped, never shown."""
     root = _object(data, "answer")
     consumption = _object(root.get("consumption"), "consumption")
@@ -523,7 +529,7 @@ def parse_body(data: object, given: AnalysisInput) -> AnalysisBody:
             summary=_text(consumption, "summary", "consumption"),
             regularity=_choice(Regularity, consumption.get("regularity"), "consumption.regularity"),
             staples=_skus(consumption.get("staples"), staple_skus, "consumption.staples"),
-            due=_skus(consumption.get("due"), staple_skus, "consumption.due"),
+            due=_skus(consumption.get("due"), frozenset(given.due_skus), "consumption.due"),
         ),
         socioeconomic=socioeconomic,
         churn=ChurnAssessment(
