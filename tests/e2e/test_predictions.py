@@ -64,35 +64,48 @@ def test_serve_fits_on_start_and_answers_cycles_and_forecasts(seeded_app: Runnin
         assert pattern["product"]["name"]
 
 
-def test_a_recorded_purchase_updates_its_customer(seeded_app: RunningApp) -> None:
-    cid = first_customer(seeded_app)
-    before = eventually(
-        lambda: (c := seeded_app.execute(CUSTOMER, {"id": cid})["customer"])["forecast"] and c,
+def test_recorded_purchases_update_their_customer(seeded_app: RunningApp, seeded_sku: str) -> None:
+    first_customer(seeded_app)
+    eventually(
+        lambda: seeded_app.execute(CUSTOMER, {"id": first_customer(seeded_app)})["customer"][
+            "forecast"
+        ],
         "the first fit did not store a forecast",
         seeded_app,
     )
-    staple = max(before["consumption"], key=lambda p: p["purchases"])
-    bought_at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
-    result = seeded_app.record_purchase(
-        cid, [{"sku": staple["sku"], "quantity": 2}], purchased_at=bought_at
-    )
-    assert result["__typename"] == "RecordPurchaseSuccess", result
+    cid = seeded_app.new_customer()
+    now = datetime.now(UTC).replace(microsecond=0)
+    for days in (30, 20, 10):
+        result = seeded_app.record_purchase(
+            cid, [{"sku": seeded_sku, "quantity": 1}], purchased_at=now - timedelta(days=days)
+        )
+        assert result["__typename"] == "RecordPurchaseSuccess", result
 
-    def updated() -> dict[str, Any] | None:
-        patterns = seeded_app.execute(CUSTOMER, {"id": cid})["customer"]["consumption"]
+    def pattern(purchases: int) -> dict[str, Any] | None:
+        customer = seeded_app.execute(CUSTOMER, {"id": cid})["customer"]
         return next(
             (
                 p
-                for p in patterns
-                if p["sku"] == staple["sku"]
-                and datetime.fromisoformat(p["lastPurchasedAt"]) == bought_at
+                for p in customer["consumption"]
+                if p["sku"] == seeded_sku and p["purchases"] == purchases
             ),
             None,
         )
 
-    pattern = eventually(updated, "the purchase did not update the customer's cycle", seeded_app)
-    assert pattern["purchases"] == staple["purchases"] + 1
-    assert pattern["modelVersion"] == staple["modelVersion"]  # applied, not refitted
+    three = eventually(lambda: pattern(3), "three purchases did not reach the cycle", seeded_app)
+    # Two intervals are a usable but low-confidence estimate, shrunk toward the product's
+    # population.
+    assert three["meanIntervalDays"] > 0
+    assert three["confidence"] < 0.6
+    forecast = seeded_app.execute(CUSTOMER, {"id": cid})["customer"]["forecast"]
+    assert forecast is not None
+    assert forecast["modelVersion"] == three["modelVersion"]  # applied, not refitted
+
+    bought_at = now - timedelta(minutes=1)
+    seeded_app.record_purchase(cid, [{"sku": seeded_sku, "quantity": 2}], purchased_at=bought_at)
+    four = eventually(lambda: pattern(4), "the fourth purchase did not reach the cycle", seeded_app)
+    assert datetime.fromisoformat(four["lastPurchasedAt"]) == bought_at
+    assert datetime.fromisoformat(four["nextExpectedAt"]) > bought_at
 
 
 def _omnix(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
