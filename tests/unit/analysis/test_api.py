@@ -1,12 +1,16 @@
 """Customer.analysis and Query.aiUsage through the schema, on the composition root's container
 (the default local:// analyst over SQLite)."""
 
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from domain.access import DEV_ADMIN, Principal, Role
-from schema.app import Container
+from schema.app import Container, open_container
 from schema.context import Context, Services
 from schema.schema import build_schema
+from schema.settings import Settings, SettingsError
 from subscriptions.hub import SubscriptionHub
 
 QUERY = """
@@ -76,3 +80,28 @@ async def test_customers_and_services_cannot_refresh_or_read_usage(container: Co
     ]
     usage = await _run(container, service, query=USAGE)
     assert [e.extensions["code"] for e in usage.errors] == ["FORBIDDEN"]
+
+
+@pytest.mark.parametrize(
+    ("url", "prices", "message"),
+    [
+        ("ftp://x", "", "OMNIX_ANALYST"),
+        ("bedrock://vendor.unknown-model-v1:0", "", "OMNIX_AI_PRICES"),
+        ("bedrock://anthropic.claude-3-haiku-20240307-v1:0?timeout=0", "", "OMNIX_ANALYST"),
+        ("bedrock://anthropic.claude-3-haiku-20240307-v1:0", "haiku=1", "OMNIX_AI_PRICES"),
+    ],
+)
+async def test_a_bad_analyst_configuration_refuses_to_start(
+    tmp_path: Path, url: str, prices: str, message: str
+) -> None:
+    settings = Settings(data_dir=tmp_path, env="test", analyst_url=url, ai_prices=prices)
+    with pytest.raises(SettingsError, match=message):
+        async with open_container(settings):
+            pass
+
+
+def test_analysis_settings_from_the_environment() -> None:
+    settings = Settings.from_env({"OMNIX_ANALYSIS_TTL": "600", "OMNIX_AI_PRICES": "a.b-v1:0=1/2"})
+    assert (settings.analysis_ttl_seconds, settings.ai_prices) == (600.0, "a.b-v1:0=1/2")
+    with pytest.raises(SettingsError, match="OMNIX_ANALYSIS_TTL"):
+        Settings.from_env({"OMNIX_ANALYSIS_TTL": "0"})
