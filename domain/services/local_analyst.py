@@ -75,7 +75,7 @@ def _churn(given: AnalysisInput) -> ChurnAssessment:
     if f is None:
         return ChurnAssessment(
             ChurnRiskBand.MEDIUM,
-            ("Too little purchase history for a customer forecast; treated as medium risk.",),
+            ("No customer forecast yet (too little history, or not computed); treated as medium.",),
         )
     reasons = [
         f"Probability still active {f.p_alive:.0%}, "
