@@ -267,10 +267,15 @@ class PredictionService:
         _check_days(days)
         return expected_purchases(forecast_, await self.model(), float(days))
 
-    def probability_within(self, pattern: ConsumptionPattern, days: int) -> float:
-        """Probability of buying the pattern's sku within ``days`` from now."""
+    def probability_within(
+        self, pattern: ConsumptionPattern, days: int, *, p_alive: float = 1.0
+    ) -> float:
+        """Probability of buying the pattern's sku within ``days`` from now: the cycle's
+        conditional probability times ``p_alive``, the probability the customer is still
+        active at all (a long-lapsed customer is not "about to buy" just because the cycle's
+        tail says so)."""
         _check_days(days)
-        return probability_within(pattern, self._clock.now(), float(days))
+        return p_alive * probability_within(pattern, self._clock.now(), float(days))
 
     def days_overdue(self, pattern: ConsumptionPattern) -> float:
         """Days past the usual gap (last purchase + mean interval); 0 when not yet due."""

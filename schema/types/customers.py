@@ -80,7 +80,8 @@ class Customer:
             return []
         patterns = [p for p in predictions.consumption if status is None or p.status == status]
         patterns.sort(key=lambda p: p.next_expected_at)
-        return [ConsumptionPattern.from_domain(p) for p in patterns[:first]]
+        p_alive = predictions.forecast.p_alive if predictions.forecast is not None else 1.0
+        return [ConsumptionPattern.from_domain(p, p_alive) for p in patterns[:first]]
 
     @strawberry.field(
         description="Null until the customer's first purchase has been through the models."

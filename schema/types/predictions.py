@@ -64,6 +64,7 @@ class ConsumptionPattern:
     computed_at: datetime
     model_version: str
     _entity: strawberry.Private[DomainPattern]
+    _p_alive: strawberry.Private[float]
 
     @strawberry.field(description="The product.")
     async def product(self, info: Info[Context, None]) -> Product:
@@ -73,10 +74,11 @@ class ConsumptionPattern:
         return Product.from_domain(product)
 
     @strawberry.field(
-        description="Probability of a purchase of this product within `days` (1..3650) from now."
+        description="Probability of a purchase of this product within `days` (1..3650) from "
+        "now: the cycle's conditional probability times the customer's pAlive."
     )
     def probability_within(self, info: Info[Context, None], days: int) -> float:
-        return _service(info).probability_within(self._entity, days)
+        return _service(info).probability_within(self._entity, days, p_alive=self._p_alive)
 
     @strawberry.field(
         description="Days past the usual gap (last purchase + mean interval); 0 when not due."
@@ -85,7 +87,7 @@ class ConsumptionPattern:
         return _service(info).days_overdue(self._entity)
 
     @classmethod
-    def from_domain(cls, p: DomainPattern) -> ConsumptionPattern:
+    def from_domain(cls, p: DomainPattern, p_alive: float = 1.0) -> ConsumptionPattern:
         return cls(
             sku=strawberry.ID(p.sku),
             purchases=p.purchases,
@@ -100,6 +102,7 @@ class ConsumptionPattern:
             computed_at=p.computed_at,
             model_version=p.model_version,
             _entity=p,
+            _p_alive=p_alive,
         )
 
 
