@@ -29,8 +29,9 @@ class OutboxStats:
 
 
 class OutboxRelay:
-    """Relays ``outbox`` into ``sink`` until stopped. ``idle_interval`` is how long it waits
-    after finding nothing pending; after a full batch it reads again at once."""
+    """Relays ``outbox`` into ``sink`` until stopped. After a full batch it reads again at once;
+    after a partial one it waits ``idle_interval``; each cycle that finds nothing doubles the
+    wait, up to ``max_idle_interval`` (reading a DynamoDB outbox costs a query per partition)."""
 
     def __init__(
         self,
@@ -38,7 +39,8 @@ class OutboxRelay:
         sink: EventSink,
         *,
         batch_size: int = 500,
-        idle_interval: float = 0.1,
+        idle_interval: float = 0.05,
+        max_idle_interval: float = 0.5,
         max_backoff: float = 5.0,
     ) -> None:
         if batch_size < 1:
@@ -47,6 +49,7 @@ class OutboxRelay:
         self._sink = sink
         self._batch_size = batch_size
         self._idle_interval = idle_interval
+        self._max_idle_interval = max(idle_interval, max_idle_interval)
         self._max_backoff = max_backoff
         self._stopping = asyncio.Event()
         self.stats = OutboxStats()
@@ -90,12 +93,15 @@ class OutboxRelay:
         """Relay until ``stop`` is called (the cycle under way finishes and marks what it
         appended) or the task is cancelled. Failures are retried with backoff, never skipped."""
         backoff = 0.1
+        idle = self._idle_interval
         while not self._stopping.is_set():
             try:
-                full = await self.relay_once() >= self._batch_size
+                relayed = await self.relay_once()
                 backoff = 0.1
-                if not full:
-                    await self._sleep(self._idle_interval)
+                if relayed >= self._batch_size:
+                    continue
+                idle = self._idle_interval if relayed else min(idle * 2, self._max_idle_interval)
+                await self._sleep(idle)
             except asyncio.CancelledError:
                 raise
             except Exception as e:
