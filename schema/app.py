@@ -30,6 +30,7 @@ from adapters.bedrock.prompts import load_prompt
 from adapters.dynamodb.client import DynamoClient
 from adapters.dynamodb.config import DynamoConfig, DynamoConfigError
 from adapters.dynamodb.outbox import DynamoOutbox
+from adapters.dynamodb.predictions import DynamoPredictionStore
 from adapters.dynamodb.stores import (
     DynamoCustomerStore,
     DynamoIdempotencyStore,
@@ -160,6 +161,7 @@ async def _open_stores(settings: Settings, stack: AsyncExitStack) -> _Stores:
             idempotency=Idempotency(DynamoIdempotencyStore(client)),
             health=[client],
             outbox=DynamoOutbox(client),
+            predictions=DynamoPredictionStore(client),
         )
     if scheme != "sqlite":
         raise SettingsError(

@@ -251,6 +251,17 @@ class DynamoClient(HealthCheck):
         if failed:
             raise BatchWriteFailed(failed, len(items), BATCH_ATTEMPTS)
 
+    async def batch_write(
+        self, requests: Sequence[tuple[str, dict[str, Any]]], *, what: str
+    ) -> None:
+        """BatchWriteItem of raw ``(table name, PutRequest or DeleteRequest)`` pairs, as
+        ``batch_put`` does for models."""
+        left = await asyncio.gather(
+            *(self._batch_write(part, what) for part in chunks(requests, BATCH_WRITE_SIZE))
+        )
+        if sum(left):
+            raise BatchWriteFailed(sum(left), len(requests), BATCH_ATTEMPTS)
+
     async def _batch_write(self, requests: Sequence[tuple[str, dict[str, Any]]], what: str) -> int:
         """Write one chunk; returns how many items stayed unprocessed."""
         pending: dict[str, list[dict[str, Any]]] = {}

@@ -11,6 +11,7 @@ import pytest
 from adapters.dynamodb.client import DynamoClient
 from adapters.dynamodb.config import DynamoConfig
 from adapters.dynamodb.outbox import DynamoOutbox
+from adapters.dynamodb.predictions import DynamoPredictionStore
 from adapters.dynamodb.stores import (
     DynamoCustomerStore,
     DynamoIdempotencyStore,
@@ -92,3 +93,8 @@ class OutboxLog:
 @pytest.fixture
 def event_log(outbox: DynamoOutbox) -> OutboxLog:
     return OutboxLog(outbox)
+
+
+@pytest.fixture
+def prediction_store(dynamo: DynamoClient) -> DynamoPredictionStore:
+    return DynamoPredictionStore(dynamo)

@@ -11,6 +11,7 @@ import pytest
 from adapters.memory.bus import MemoryBus
 from adapters.sqlite.database import SqliteDatabase
 from adapters.sqlite.event_log import SqliteEventLog
+from adapters.sqlite.predictions import SqlitePredictionStore
 from adapters.sqlite.stores import (
     SqliteCustomerStore,
     SqliteIdempotencyStore,
@@ -68,3 +69,8 @@ def listener_count(bus: MemoryBus) -> Callable[[str], Awaitable[int]]:
         return bus.listener_counts().get(channel, 0)
 
     return count
+
+
+@pytest.fixture
+def prediction_store(database: SqliteDatabase) -> SqlitePredictionStore:
+    return SqlitePredictionStore(database)
