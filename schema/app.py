@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -38,6 +38,7 @@ from adapters.dynamodb.stores import (
     DynamoPurchaseStore,
 )
 from adapters.dynamodb.tables import TableSetup
+from adapters.kinesis.resources import KinesisResources, open_kinesis, provision
 from adapters.memory.bus import MemoryBus
 from adapters.memory.cache import MemoryCache
 from adapters.redis.cache import RedisCache
@@ -46,6 +47,7 @@ from adapters.sqlite.ai_usage import SqliteAiUsageStore
 from adapters.sqlite.database import SqliteDatabase
 from adapters.sqlite.event_log import SqliteEventLog
 from adapters.sqlite.migrations import latest_version
+from adapters.sqlite.outbox import SqliteOutbox
 from adapters.sqlite.predictions import SqlitePredictionStore
 from adapters.sqlite.stores import (
     SqliteCustomerStore,
@@ -58,15 +60,16 @@ from domain.clock import Clock, SystemClock
 from domain.errors import DomainError, ValidationError
 from domain.events import DomainEvent
 from domain.ports import (
-    Bus,
     Cache,
     CustomerStore,
     EventLog,
+    EventStream,
     HealthCheck,
     Outbox,
     PredictionStore,
     ProductStore,
     PurchaseStore,
+    ReplayBus,
 )
 from domain.services.analyst import AnalystService
 from domain.services.catalogue import CatalogueService
@@ -74,6 +77,7 @@ from domain.services.customers import CustomerService
 from domain.services.idempotency import Idempotency
 from domain.services.importing import TransactionImporter
 from domain.services.local_analyst import LocalAnalyst
+from domain.services.outbox import OutboxRelay
 from domain.services.predictions import (
     PredictionService,
     PredictionSettings,
@@ -105,9 +109,11 @@ class Container:
     purchases: PurchaseService
     catalogue: CatalogueService
     importer: TransactionImporter
-    events: EventLog
-    bus: Bus
-    relay: EventRelay
+    # The store's own event log, read by position in this process (SQLite); None on DynamoDB.
+    events: EventLog | None
+    bus: ReplayBus
+    # Tails ``events`` onto the bus when that log is the event log (the embedded default).
+    relay: EventRelay | None
     customer_store: CustomerStore
     product_store: ProductStore
     purchase_store: PurchaseStore
@@ -116,6 +122,11 @@ class Container:
     prediction_updater: PredictionUpdater | None = None
     analyst: AnalystService | None = None
     health: list[HealthCheck] = field(default_factory=list)
+    # With an external event log (Kinesis): the store outbox's relay, run by ``omnix serve``,
+    # and consumers of the log by name, for ``omnix worker``.
+    outbox_relay: OutboxRelay | None = None
+    event_stream: Callable[[str], EventStream] | None = None
+    kinesis: KinesisResources | None = None
 
 
 def _scheme(url: str) -> str:
@@ -199,17 +210,56 @@ async def init_store(settings: Settings) -> list[str]:
     ]
 
 
-async def _open_event_log(settings: Settings, stores: _Stores, stack: AsyncExitStack) -> EventLog:
-    """The event log named by OMNIX_EVENTS."""
-    if _scheme(settings.events_url) != "sqlite" or stores.sqlite is None:
-        raise SettingsError(
-            f"OMNIX_EVENTS {settings.events_url!r} is not supported; use sqlite:// "
-            "(with a sqlite:// store)"
-        )
-    return SqliteEventLog(stores.sqlite)
+@dataclass
+class _Events:
+    log: EventLog | None
+    live_relay: bool
+    outbox_relay: OutboxRelay | None = None
+    kinesis: KinesisResources | None = None
 
 
-async def _open_bus(settings: Settings, stack: AsyncExitStack) -> Bus:
+async def _open_event_log(settings: Settings, stores: _Stores, stack: AsyncExitStack) -> _Events:
+    """The event log named by OMNIX_EVENTS: the SQLite store's own events table (sqlite://,
+    relayed onto the bus in this process), or a Kinesis stream (kinesis://STREAM) fed from the
+    store's outbox by this process and read by ``omnix worker``."""
+    own = SqliteEventLog(stores.sqlite) if stores.sqlite is not None else None
+    scheme = _scheme(settings.events_url)
+    if scheme == "sqlite":
+        if own is None:
+            raise SettingsError(
+                "OMNIX_EVENTS=sqlite:// needs a sqlite:// store; with OMNIX_STORE="
+                f"{settings.store_url} use OMNIX_EVENTS=kinesis://STREAM"
+            )
+        return _Events(log=own, live_relay=True)
+    if scheme == "kinesis":
+        outbox = stores.outbox
+        if outbox is None and own is not None:
+            outbox = SqliteOutbox(own)
+        if outbox is None:
+            raise SettingsError(f"OMNIX_STORE {settings.store_url!r} has no outbox to relay")
+        try:
+            kinesis = await stack.enter_async_context(open_kinesis(settings.events_url))
+        except ValidationError as e:
+            raise SettingsError(f"OMNIX_EVENTS: {e.message}") from e
+        relay = OutboxRelay(outbox, kinesis.publisher)
+        return _Events(log=own, live_relay=False, outbox_relay=relay, kinesis=kinesis)
+    raise SettingsError(
+        f"OMNIX_EVENTS {settings.events_url!r} is not supported; use sqlite:// or kinesis://"
+    )
+
+
+async def init_event_log(settings: Settings) -> list[str]:
+    """Create what OMNIX_EVENTS needs (``omnix init``): for kinesis://, the stream and the
+    consumers' checkpoint table. Safe to run again."""
+    if _scheme(settings.events_url) != "kinesis":
+        return []
+    try:
+        return await provision(settings.events_url)
+    except ValidationError as e:
+        raise SettingsError(f"OMNIX_EVENTS: {e.message}") from e
+
+
+async def _open_bus(settings: Settings, stack: AsyncExitStack) -> ReplayBus:
     """The live bus named by OMNIX_BUS."""
     if _scheme(settings.bus_url) != "memory":
         raise SettingsError(f"OMNIX_BUS {settings.bus_url!r} is not supported; use memory://")
@@ -240,9 +290,7 @@ async def _open_cache(settings: Settings, stack: AsyncExitStack) -> Cache:
     )
 
 
-async def _open_analyst(
-    settings: Settings, stack: AsyncExitStack
-) -> BedrockAnalyst | LocalAnalyst:
+async def _open_analyst(settings: Settings, stack: AsyncExitStack) -> BedrockAnalyst | LocalAnalyst:
     """The analyst named by OMNIX_ANALYST: local:// (the statistical analyst, the default) or
     bedrock://MODEL_ID (Claude on Bedrock; the local analyst stays its fallback)."""
     scheme = _scheme(settings.analyst_url)
@@ -313,7 +361,8 @@ async def open_container(
                     annual_discount_rate=settings.annual_discount_rate,
                 ),
             )
-            updater = PredictionUpdater(events, predictions)
+            if events.log is not None:
+                updater = PredictionUpdater(events.log, predictions)
         else:
             log.warning(
                 "OMNIX_STORE %s keeps no predictions: forecasts are off", settings.store_url
@@ -346,9 +395,13 @@ async def open_container(
             importer=TransactionImporter(
                 customer_store, product_store, purchase_store, clock, limits
             ),
-            events=events,
+            events=events.log,
             bus=bus,
-            relay=EventRelay(events, bus),
+            relay=(
+                EventRelay(events.log, bus)
+                if events.live_relay and events.log is not None
+                else None
+            ),
             customer_store=customer_store,
             product_store=product_store,
             purchase_store=purchase_store,
@@ -356,7 +409,10 @@ async def open_container(
             predictions=predictions,
             prediction_updater=updater,
             analyst=analyst,
-            health=list(stores.health),
+            health=[*stores.health, *([events.kinesis] if events.kinesis else [])],
+            outbox_relay=events.outbox_relay,
+            event_stream=events.kinesis.stream if events.kinesis is not None else None,
+            kinesis=events.kinesis,
         )
 
 
@@ -443,8 +499,13 @@ def create_app(settings: Settings) -> Starlette:
                 predictions=container.predictions,
                 analyst=container.analyst,
             )
-            await container.relay.start()
-            relay = asyncio.create_task(container.relay.run(), name="event-relay")
+            relay = None
+            if container.relay is not None:
+                await container.relay.start()
+                relay = asyncio.create_task(container.relay.run(), name="event-relay")
+            outbox = None
+            if container.outbox_relay is not None:
+                outbox = asyncio.create_task(container.outbox_relay.run(), name="outbox-relay")
             updater = None
             if container.prediction_updater is not None:
                 updater = asyncio.create_task(
@@ -459,9 +520,17 @@ def create_app(settings: Settings) -> Starlette:
             finally:
                 if collector is not None:
                     await collector.stop()
-                relay.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await relay
+                if outbox is not None and container.outbox_relay is not None:
+                    container.outbox_relay.stop()  # finish the cycle under way and mark it
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(outbox), timeout=10)
+                    outbox.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await outbox
+                if relay is not None:
+                    relay.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await relay
                 if updater is not None:
                     updater.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -495,10 +564,15 @@ def create_app(settings: Settings) -> Starlette:
                     "busSubscriptions": services.hub.pumps,
                     "delivered": services.hub.delivered,
                 },
-                "relay": {
-                    "position": container.relay.position,
-                    "published": container.relay.published,
-                },
+                "relay": (
+                    {
+                        "position": container.relay.position,
+                        "published": container.relay.published,
+                    }
+                    if container.relay is not None
+                    else None
+                ),
+                "outbox": _outbox_status(container),
             }
         )
 
@@ -526,6 +600,30 @@ def create_app(settings: Settings) -> Starlette:
         ],
         lifespan=lifespan,
     )
+
+
+def _outbox_status(container: Container) -> dict[str, Any] | None:
+    """The outbox relay's counters and the event log's PutRecords figures (Kinesis)."""
+    if container.outbox_relay is None:
+        return None
+    relay = container.outbox_relay.stats
+    status: dict[str, Any] = {
+        "relayed": relay.relayed,
+        "cycles": relay.cycles,
+        "failures": relay.failures,
+        "refused": relay.refused,
+        "lastError": relay.last_error,
+    }
+    if container.kinesis is not None:
+        put = container.kinesis.publisher.stats
+        status["putRecords"] = {
+            "calls": put.calls,
+            "records": put.records,
+            "meanBatchFill": round(put.mean_batch_fill, 2),
+            "retriedRecords": put.retried_records,
+            "failedRecords": put.failed_records,
+        }
+    return status
 
 
 def app_from_env() -> Starlette:

@@ -392,11 +392,16 @@ def _store_label(settings: Settings) -> str:
 
 
 def _init(args: argparse.Namespace, settings: Settings) -> int:
-    from schema.app import init_store
+    from schema.app import init_event_log, init_store
 
     print(f"Preparing the store {_store_label(settings)}")
     for line in asyncio.run(init_store(settings)):
         print(f"  {line}")
+    event_log = asyncio.run(init_event_log(settings))
+    if event_log:
+        print(f"Preparing the event log {settings.events_url}")
+        for line in event_log:
+            print(f"  {line}")
     return 0
 
 
@@ -413,6 +418,15 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from schema.predict_cli import evaluate
 
     return evaluate(args)
+
+
+# --- worker ---------------------------------------------------------------------------------
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from schema.worker import run_worker
+
+    return asyncio.run(run_worker(settings, consumer=args.consumer))
 
 
 # --- entry point ----------------------------------------------------------------------------
@@ -445,6 +459,20 @@ def _parser() -> argparse.ArgumentParser:
         "nothing.",
     )
     init.set_defaults(run=_init)
+
+    worker = commands.add_parser(
+        "worker",
+        help="process the event stream (OMNIX_EVENTS=kinesis://): fan events out on the bus",
+        description="Read every shard of the Kinesis stream named by OMNIX_EVENTS as one "
+        "consumer, checkpointed in DynamoDB, and publish each event on OMNIX_BUS. Runs until "
+        "SIGTERM or Ctrl+C, then finishes the batch under way and saves its checkpoint.",
+    )
+    worker.add_argument(
+        "--consumer",
+        default="bus-fanout",
+        help="consumer name the checkpoints are kept under (default bus-fanout)",
+    )
+    worker.set_defaults(run=_worker)
 
     seed = commands.add_parser(
         "seed",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from domain.events import DomainEvent, channel_for
-from domain.ports import Bus, EventBatch, EventStream
+from domain.ports import EventBatch, EventStream, ReplayBus
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +25,15 @@ class EventHandler(Protocol):
 
 
 class BusFanOut(EventHandler):
-    """Publishes each event on the bus channel of its type (what live subscriptions listen to)."""
+    """Appends each event to the bus channel of its type (what live subscriptions listen to and
+    replay from), keyed by event id so the bus drops a repeat of a redelivered batch."""
 
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: ReplayBus) -> None:
         self._bus = bus
 
     async def handle(self, events: Sequence[DomainEvent]) -> None:
         for event in events:
-            await self._bus.publish(channel_for(event.type), event.to_json())
+            await self._bus.append(channel_for(event.type), event.to_json(), key=event.id)
 
 
 @dataclass
