@@ -22,7 +22,8 @@ import asyncio
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from datetime import datetime
+from functools import _lru_cache_wrapper, lru_cache
 from typing import Any
 
 from graphql import (
@@ -51,6 +52,7 @@ from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.pyutils import Path
 from graphql.type.definition import GraphQLResolveInfoHelpers, is_leaf_type
 from strawberry.schema.schema import _OperationContextAwareGraphQLResolveInfo
+from strawberry.schema.types.base_scalars import isoformat as _isoformat
 from strawberry.types.info import Info
 from strawberry.utils.str_converters import to_camel_case as _camel
 
@@ -183,57 +185,134 @@ class _SlowPathError(Exception):
     serialisation failure); the generic loop redoes that object and reports it precisely."""
 
 
-def _generate_builder(plan: ObjectPlan) -> Callable[[Any], dict[str, Any]] | None:
-    """Python source for a static object: one function that reads each attribute and returns
-    the finished dict (nested objects and lists included), keys in response order. Anything
-    it does not expect raises, and the caller redoes the object on the generic path."""
-    namespace: dict[str, Any] = {"_Slow": _SlowPathError}
-    body = ["def build(source):"]
-    expressions: dict[str, str] = {}
-    for i, f in enumerate(plan.fields):
-        if f.kind == _TYPENAME:
-            expressions[f.key] = repr(plan.type.name)
-            continue
-        attr, c = f.attr, f.completer
-        if attr is None or not attr.isidentifier():
-            return None
-        body.append(f"    v{i} = source.{attr}")
-        value = f"v{i}"
-        if c.kind == _LEAF:
-            assert c.serialize is not None
-            namespace[f"s{i}"] = c.serialize
-            template = _INLINE.get(c.serialize, "{s}({v})")
-            completed = "(" + template.format(v=value, s=f"s{i}") + ")"
-        elif c.kind == _OBJECT:
-            assert c.plan is not None
-            namespace[f"b{i}"] = c.plan.build
-            completed = f"b{i}({value})"
-        else:
-            item = c.item
-            assert item is not None
-            namespace["_sequences"] = (list, tuple)
-            body.append(
-                f"    if {value} is not None and not isinstance({value}, _sequences): raise _Slow"
-            )
-            if item.kind == _LEAF:
-                assert item.serialize is not None
-                namespace[f"s{i}"] = item.serialize
-                template = _INLINE.get(item.serialize, "{s}({v})")
-                body.append(f"    if None in {value}: raise _Slow")
-                completed = "[" + template.format(v="x", s=f"s{i}") + f" for x in {value}]"
+def _slow() -> Any:
+    raise _SlowPathError
+
+
+class _Memo(dict[Any, Any]):
+    """A bounded memo of a pure serialiser: one dict lookup instead of a call per value. It is
+    emptied when full, so it holds at most ``size`` values."""
+
+    __slots__ = ("_fn", "_size")
+
+    def __init__(self, fn: Callable[[Any], Any], size: int = 16384) -> None:
+        super().__init__()
+        self._fn = fn
+        self._size = size
+
+    def __missing__(self, value: Any) -> Any:
+        result = self._fn(value)
+        if len(self) >= self._size:
+            self.clear()
+        self[value] = result
+        return result
+
+
+_MEMOS: dict[Callable[[Any], Any], _Memo] = {}
+
+
+def _memo(serialize: Callable[[Any], Any]) -> _Memo:
+    """One memo per serialiser, shared by every plan that uses it."""
+    memo = _MEMOS.get(serialize)
+    if memo is None:
+        memo = _MEMOS[serialize] = _Memo(serialize)
+    return memo
+
+
+class _BuilderSource:
+    """Python source for a static object: one function whose single expression reads every
+    attribute and returns the finished dict, nested objects and lists included, keys in
+    response order. Nested objects are inlined (a basket's lines are a comprehension inside the
+    basket's dict, not a call per line); each value is bound once with ``:=``. Anything the
+    builder does not expect raises, and the caller redoes the object on the generic path."""
+
+    def __init__(self) -> None:
+        self.namespace: dict[str, Any] = {"_slow": _slow, "_sequences": (list, tuple)}
+        self._count = 0
+
+    def name(self, prefix: str, value: Any = None) -> str:
+        self._count += 1
+        name = f"{prefix}{self._count}"
+        if value is not None:
+            self.namespace[name] = value
+        return name
+
+    def object(self, plan: ObjectPlan, source: str) -> str | None:
+        items = []
+        for f in plan.fields:
+            if f.kind == _TYPENAME:
+                items.append(f"{f.key!r}: {plan.type.name!r}")
+                continue
+            attr = f.attr
+            if attr is None or not attr.isidentifier():
+                return None
+            value = self.name("v")
+            read = f"({value} := {source}.{attr})"
+            c = f.completer
+            if c.kind == _LEAF and not c.nullable and _rejects_none(c.serialize):
+                # The leaf's own type check sends None to a serialiser that raises on it.
+                expression = self.leaf(c, value, read)
             else:
-                assert item.plan is not None
-                namespace[f"b{i}"] = item.plan.build
-                completed = f"[b{i}(x) for x in {value}]"
-        if c.nullable:
-            expressions[f.key] = f"None if {value} is None else {completed}"
+                completed = self.value(c, value, value)
+                if completed is None:
+                    return None
+                if c.nullable:
+                    expression = f"None if {read} is None else {completed}"
+                else:
+                    expression = f"{completed} if {read} is not None else _slow()"
+            items.append(f"{f.key!r}: ({expression})")
+        return "{" + ", ".join(items) + "}"
+
+    def value(self, c: Completer, value: str, first: str) -> str | None:
+        """The expression completing ``value`` (not None); ``first`` is where it is first read."""
+        if c.kind == _LEAF:
+            return self.leaf(c, value, first)
+        if c.kind == _OBJECT:
+            assert c.plan is not None
+            return self.object(c.plan, value)
+        item = c.item
+        assert item is not None
+        each = self.name("x")
+        if item.kind == _LEAF:
+            completed: str | None = self.leaf(item, each, each)
+            checked = f"isinstance({value}, _sequences) and None not in {value}"
         else:
-            body.append(f"    if {value} is None: raise _Slow")
-            expressions[f.key] = completed
-    items = ", ".join(f"{key!r}: {expressions[key]}" for key in plan.keys)
-    body.append(f"    return {{{items}}}")
-    exec(compile("\n".join(body), f"<plan {plan.type.name}>", "exec"), namespace)
-    builder: Callable[[Any], dict[str, Any]] = namespace["build"]
+            completed = self.value(item, each, each)
+            checked = f"isinstance({value}, _sequences)"
+        if completed is None:
+            return None
+        return f"([{completed} for {each} in {value}] if {checked} else _slow())"
+
+    def leaf(self, c: Completer, value: str, first: str) -> str:
+        serialize = c.serialize
+        assert serialize is not None
+        template = _INLINE.get(serialize)
+        if template is not None:
+            s = self.name("s", serialize)
+            return "(" + template.format(v=value, first=first, s=s) + ")"
+        if serialize is _isoformat:
+            self.namespace["_datetime"] = datetime
+            s = self.name("s", serialize)
+            return f"({value}.isoformat() if {first}.__class__ is _datetime else {s}({value}))"
+        if isinstance(serialize, _lru_cache_wrapper):
+            # The scalar declares its serialiser pure by caching it: ints (Money's cents) are
+            # looked up in a dict; anything else takes the generic path, which calls it.
+            memo = self.name("m", _memo(serialize))
+            return f"({memo}[{value}] if {first}.__class__ is int else _slow())"
+        s = self.name("s", serialize)
+        if first != value:
+            return f"{s}({first})"
+        return f"{s}({value})"
+
+
+def _generate_builder(plan: ObjectPlan) -> Callable[[Any], dict[str, Any]] | None:
+    source = _BuilderSource()
+    expression = source.object(plan, "source")
+    if expression is None:
+        return None
+    code = f"def build(source):\n    return {expression}\n"
+    exec(compile(code, f"<plan {plan.type.name}>", "exec"), source.namespace)
+    builder: Callable[[Any], dict[str, Any]] = source.namespace["build"]
     return builder
 
 
@@ -337,16 +416,41 @@ class _Compiler:
         raise _Unsupported(f"abstract type {type_}")
 
 
+# Generated builders inline these checks instead of calling the serialisers; ``{first}`` is
+# where the value is first read, ``{s}`` the serialiser for values of another type.
 _INLINE: dict[Callable[[Any], Any], str] = {}
+# Serialisers that raise on None, so a builder needs no separate check for a non-null leaf.
+_NONE_RAISES: set[Callable[[Any], Any]] = {_isoformat}
+_PASSTHROUGH: dict[tuple[type, Callable[[Any], Any]], Callable[[Any], Any]] = {}
+
+
+def _raises_on_none(serialize: Callable[[Any], Any]) -> bool:
+    try:
+        serialize(None)
+    except Exception:
+        return True
+    return False
 
 
 def _passthrough(python_type: type, fallback: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    found = _PASSTHROUGH.get((python_type, fallback))
+    if found is not None:
+        return found
+
     def serialize(value: Any) -> Any:
         return value if type(value) is python_type else fallback(value)
 
-    # Generated builders inline the check instead of calling this function.
-    _INLINE[serialize] = "{v} if {v}.__class__ is " + python_type.__name__ + " else {s}({v})"
+    _INLINE[serialize] = "{v} if {first}.__class__ is " + python_type.__name__ + " else {s}({v})"
+    if _raises_on_none(fallback):
+        _NONE_RAISES.add(serialize)
+    _PASSTHROUGH[python_type, fallback] = serialize
     return serialize
+
+
+def _rejects_none(serialize: Callable[[Any], Any] | None) -> bool:
+    """Whether a builder's leaf expression fails on None by itself: through a serialiser that
+    raises on it, or (memoised serialisers) by leaving for the generic path."""
+    return serialize in _NONE_RAISES or isinstance(serialize, _lru_cache_wrapper)
 
 
 def _serialize_int(value: Any) -> Any:
@@ -356,8 +460,9 @@ def _serialize_int(value: Any) -> Any:
 
 
 _INLINE[_serialize_int] = (
-    "{v} if {v}.__class__ is int and -2147483648 <= {v} <= 2147483647 else {s}({v})"
+    "{v} if {first}.__class__ is int and -2147483648 <= {v} <= 2147483647 else {s}({v})"
 )
+_NONE_RAISES.add(_serialize_int)
 
 
 def _serializer(type_: Any) -> Callable[[Any], Any]:

@@ -124,20 +124,32 @@ class BrokenPages:
         return [Page(items=[purchase], end_cursor=None, has_next_page=False) for _ in requests]
 
 
+BROKEN_LINES = {
+    "null-in-non-null-leaf": (PurchaseLine(None, 1, 100), PurchaseLine("MILK-1L", 1, 119)),  # type: ignore[arg-type]
+    "null-list-item": (PurchaseLine("MILK-1L", 1, 100), None),
+    "unserialisable-int": (PurchaseLine("MILK-1L", "lots", 100),),  # type: ignore[arg-type]
+    "int-out-of-range": (PurchaseLine("MILK-1L", 2**31, 100),),
+    "null-money": (PurchaseLine("MILK-1L", 1, None),),  # type: ignore[arg-type]
+    "float-money": (PurchaseLine("MILK-1L", 1, 1.5),),  # type: ignore[arg-type]
+}
+# Values a builder must not take for their look-alikes: True and 1.0 equal the cents 1 (and
+# hash alike), an int sku is coerced to an ID string; both paths must say the same about them.
+ODD_LINES = {
+    "bool-money": (PurchaseLine("MILK-1L", 1, 1), PurchaseLine("MILK-1L", 1, True)),
+    "int-sku": (PurchaseLine(42, 1, 100),),  # type: ignore[arg-type]
+    "bool-quantity": (PurchaseLine("MILK-1L", True, 100),),
+}
+
+
 @pytest.mark.parametrize(
-    "lines",
-    [
-        (PurchaseLine(None, 1, 100), PurchaseLine("MILK-1L", 1, 119)),  # type: ignore[arg-type]
-        (PurchaseLine("MILK-1L", 1, 100), None),
-        (PurchaseLine("MILK-1L", "lots", 100),),  # type: ignore[arg-type]
-    ],
-    ids=["null-in-non-null-leaf", "null-list-item", "unserialisable-int"],
+    "lines", [*BROKEN_LINES.values(), *ODD_LINES.values()], ids=[*BROKEN_LINES, *ODD_LINES]
 )
 @pytest.mark.parametrize(
     "query",
     [
-        '{ customer(id: "cus_1") { id purchases { nodes { id lines { sku quantity } } } } }',
+        '{ customer(id: "cus_1") { id purchases { nodes { id lines { sku quantity unitPrice amount } } } } }',
         '{ a: customer(id: "cus_1") { purchases { nodes { lines { sku } total } } } b: product(sku: "MILK-1L") { sku } }',
+        '{ customer(id: "cus_1") { purchases { nodes { purchasedAt lines { __typename discount unitPrice } } pageInfo { endCursor hasNextPage } } } }',
     ],
 )
 async def test_nulls_and_errors_propagate_alike(
@@ -154,4 +166,5 @@ async def test_nulls_and_errors_propagate_alike(
     expected = await via_strawberry(schema, query, None, ctx)
     actual = await via_fast_path(schema, query, None, Context(services, DEV_ADMIN, "r"))
     assert actual == expected
-    assert expected[1], "the broken data must be reported"
+    if lines in BROKEN_LINES.values() and "quantity" in query:
+        assert expected[1], "the broken data must be reported"
