@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError
 
 from adapters.kinesis.checkpoints import Checkpoint, CheckpointTable, merge_recent
-from adapters.kinesis.errors import AWS_ERRORS, error_code
+from adapters.kinesis.errors import error_code
 from domain.events import DomainEvent
 from domain.ports import EventBatch, EventStream
 
@@ -268,7 +268,7 @@ class KinesisEventStream(EventStream):
                     backoff = min(backoff * 2, MAX_BACKOFF)
                 iterator = None
                 continue
-            except AWS_ERRORS as e:
+            except Exception as e:  # a connection error, or a response this code did not expect
                 self._failed(f"reading shard {shard_id}", e)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 from domain.events import DomainEvent, channel_for
@@ -72,19 +73,26 @@ class StreamProcessor:
             return None
         if batch.events:
             for handler in self._handlers:
-                await self._handle(handler, batch)
-        await self._stream.ack(batch)
+                name = type(handler).__name__
+                await self._retrying(name, batch, partial(handler.handle, batch.events))
+        # An acknowledgement that fails is retried too: it may carry the end of a shard, which
+        # the stream needs before it moves on to the shard's children.
+        await self._retrying("acknowledging", batch, partial(self._stream.ack, batch))
         self.stats.batches += 1
         self.stats.events += len(batch.events)
         if batch.events:
             self.stats.last_event_at = time.time()
         return batch
 
-    async def _handle(self, handler: EventHandler, batch: EventBatch) -> None:
+    async def _retrying(
+        self, what: str, batch: EventBatch, call: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Run ``call`` until it succeeds, with backoff; when stopping, give up instead (the
+        batch stays unacknowledged and is delivered again on restart)."""
         backoff = 0.1
         while True:
             try:
-                await handler.handle(batch.events)
+                await call()
                 return
             except asyncio.CancelledError:
                 raise
@@ -92,10 +100,10 @@ class StreamProcessor:
                 self.stats.failures += 1
                 self.stats.last_error = f"{type(e).__name__}: {e}"
                 if self._stopping.is_set():
-                    raise  # leave the batch unacknowledged: it is delivered again on restart
+                    raise
                 log.exception(
                     "%s failed on a batch of %d from %s; retrying in %.1f s",
-                    type(handler).__name__,
+                    what,
                     len(batch.events),
                     batch.source,
                     backoff,

@@ -99,3 +99,23 @@ async def test_bus_fan_out_publishes_each_event_on_its_type_channel() -> None:
         await bus.close()
 
     assert [DomainEvent.from_json(m) for m in received] == list(batch.events)
+
+
+async def test_a_failed_acknowledgement_is_retried_before_the_next_batch() -> None:
+    class FlakyAcks(ScriptedStream):
+        failures = 1
+
+        async def ack(self, batch: EventBatch) -> None:
+            if self.failures:
+                self.failures -= 1
+                raise ConnectionError("checkpoint table away")
+            await super().ack(batch)
+
+    stream, handler = FlakyAcks([_batch(1), _batch(2)]), FlakyHandler(0)
+    processor = StreamProcessor(stream, [handler], max_backoff=0.01)
+
+    await processor.process_once()
+    await processor.process_once()
+
+    assert stream.acked == [1, 2]
+    assert len(handler.seen) == 4
