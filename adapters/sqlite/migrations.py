@@ -221,6 +221,29 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX ai_usage_by_time ON ai_usage (occurred_at)",
         ),
     ),
+    Migration(
+        5,
+        "recommendation models by version and, per model and sku, the skus most often bought "
+        "with it (lift, support, confidence) as one JSON row",
+        (
+            """
+            CREATE TABLE recommendation_models (
+                version TEXT PRIMARY KEY,
+                fitted_at TEXT NOT NULL,
+                body TEXT NOT NULL
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX recommendation_models_by_time ON recommendation_models (fitted_at)",
+            """
+            CREATE TABLE item_associations (
+                model_version TEXT NOT NULL,
+                sku TEXT NOT NULL,
+                neighbours TEXT NOT NULL,
+                PRIMARY KEY (model_version, sku)
+            ) WITHOUT ROWID
+            """,
+        ),
+    ),
 )
 
 
