@@ -117,10 +117,6 @@ class KinesisEventStream(EventStream):
         self._wake = asyncio.Event()
         self.stats = ConsumerStats()
 
-    @property
-    def consumer(self) -> str:
-        return self._consumer
-
     async def next_batch(self, *, timeout: float) -> EventBatch | None:
         if self._supervisor is None:
             self._supervisor = asyncio.create_task(

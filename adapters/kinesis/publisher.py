@@ -106,10 +106,6 @@ class KinesisEventLog(EventSink):
         self._sleep = sleep
         self.stats = PublisherStats()
 
-    @property
-    def stream(self) -> str:
-        return self._stream
-
     async def append(self, events: Sequence[DomainEvent]) -> None:
         entries = [encode(event) for event in events]
         too_large = tuple(e.event_id for e in entries if e.size > MAX_BYTES_PER_RECORD)
