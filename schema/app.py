@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
@@ -23,6 +23,10 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message
 
 from adapters.bedrock.analyst import BedrockAnalyst
 from adapters.bedrock.config import parse_bedrock_url, parse_price_table, price_for
@@ -416,8 +420,21 @@ async def open_container(
         )
 
 
+class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """The protocol handler, closing with 4400 on a message that is JSON but not an object
+    (the stock handler drops the connection without a close code)."""
+
+    async def handle_message(self, message: Any) -> None:
+        if not isinstance(message, dict):
+            await self.handle_invalid_message("WebSocket message must be a JSON object")
+            return
+        await super().handle_message(cast("Message", message))
+
+
 class _WebSocketGraphQL(GraphQL[Context, None]):
     """graphql-transport-ws on /graphql; credentials come in connection_init's payload."""
+
+    graphql_transport_ws_handler_class = _TransportWSHandler
 
     def __init__(
         self, schema: OmnixSchema, authenticator: Authenticator, settings: Settings
@@ -426,7 +443,7 @@ class _WebSocketGraphQL(GraphQL[Context, None]):
             schema,
             graphql_ide=None,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
-            connection_init_wait_timeout=timedelta(seconds=10),
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout),
             max_subscriptions_per_connection=settings.max_subscriptions_per_socket,
             keep_alive=True,
             keep_alive_interval=15,

@@ -72,6 +72,7 @@ class Settings:
     rate_limit: float = 0.0
     rate_burst: int = 0
     forecast_horizon_days: float = 365.0
+    ws_init_timeout: float = 10.0
     annual_discount_rate: float = 0.10
     analysis_ttl_seconds: float = 86_400.0
     ai_prices: str = ""
@@ -145,6 +146,11 @@ class Settings:
         ):
             if (v := get(key)) is not None and v != "":
                 values[attr] = _float(v, f"OMNIX_{key}", 0.0, ceiling)
+        if (v := get("WS_INIT_TIMEOUT")) is not None and v != "":
+            timeout = _float(v, "OMNIX_WS_INIT_TIMEOUT", 0.0, 300.0)
+            if timeout <= 0:
+                raise SettingsError("OMNIX_WS_INIT_TIMEOUT must be more than 0 seconds")
+            values["ws_init_timeout"] = timeout
         if (v := get("FORECAST_HORIZON_DAYS")) is not None and v != "":
             values["forecast_horizon_days"] = _float(v, "OMNIX_FORECAST_HORIZON_DAYS", 1.0, 3650.0)
         if (v := get("ANALYSIS_TTL")) is not None and v != "":
