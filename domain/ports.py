@@ -20,6 +20,7 @@ from domain.pagination import Page
 from domain.predictions import CustomerPredictions, PredictionModel
 from domain.products import Product
 from domain.purchases import Purchase
+from domain.recommendations import ItemProfile, RecommendationModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +290,24 @@ class PredictionStore(Protocol):
         ...
 
     async def delete_profile(self, customer_id: str) -> None: ...
+
+
+class RecommendationStore(Protocol):
+    """Recommendation models by version, each with one profile per sku (its partners, the skus
+    alike, its context lifts). Serving reads the profiles of a few skus, never the whole model."""
+
+    async def save_model(self, model: RecommendationModel, items: Sequence[ItemProfile]) -> None:
+        """Store the model's item profiles, then the model; it becomes current only once every
+        profile is stored. Versions older than the last few are removed."""
+        ...
+
+    async def current_model(self) -> RecommendationModel | None:
+        """The most recently fitted model, or None before the first fit."""
+        ...
+
+    async def items(self, version: str, skus: Sequence[str]) -> dict[str, ItemProfile]:
+        """The profiles of these skus under ``version``; skus without one are absent."""
+        ...
 
 
 class Analyst(Protocol):
