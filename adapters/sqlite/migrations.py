@@ -244,6 +244,51 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        6,
+        "anomalies (one per cause and window: dedup_key is unique) and insights (one per "
+        "anomaly), each ordered by an AUTOINCREMENT position, the cursor of replays; the "
+        "detectors' own state (the sales-rate baselines) by name",
+        (
+            """
+            CREATE TABLE anomalies (
+                position INTEGER PRIMARY KEY AUTOINCREMENT,
+                id TEXT NOT NULL UNIQUE,
+                dedup_key TEXT NOT NULL UNIQUE,
+                kind TEXT NOT NULL,
+                severity INTEGER NOT NULL,
+                score REAL NOT NULL,
+                customer_id TEXT,
+                subject TEXT,
+                explanation TEXT NOT NULL,
+                evidence TEXT NOT NULL,
+                detected_at TEXT NOT NULL,
+                source_event_id TEXT
+            )
+            """,
+            "CREATE INDEX anomalies_by_customer ON anomalies (customer_id, position)",
+            "CREATE INDEX anomalies_by_time ON anomalies (detected_at, position)",
+            """
+            CREATE TABLE insights (
+                position INTEGER PRIMARY KEY AUTOINCREMENT,
+                id TEXT NOT NULL UNIQUE,
+                customer_id TEXT NOT NULL,
+                anomaly_id TEXT UNIQUE,
+                text TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                model TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX insights_by_customer ON insights (customer_id, position)",
+            """
+            CREATE TABLE detector_state (
+                name TEXT PRIMARY KEY,
+                body TEXT NOT NULL,
+                updated_at TEXT NOT NULL
+            ) WITHOUT ROWID
+            """,
+        ),
+    ),
 )
 
 
