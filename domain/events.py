@@ -12,10 +12,12 @@ from typing import Any
 from domain.customers import Consent, Customer
 from domain.ids import new_id
 from domain.purchases import Purchase, PurchaseLine
+from domain.segments import SegmentMigration, migration_payload
 
 CUSTOMER_REGISTERED = "CustomerRegistered"
 PURCHASE_RECORDED = "PurchaseRecorded"
 CONSENT_CHANGED = "ConsentChanged"
+SEGMENT_CHANGED = "SegmentChanged"
 
 
 def channel_for(event_type: str) -> str:
@@ -87,6 +89,18 @@ def purchase_recorded(purchase: Purchase, *, source: str = "api") -> DomainEvent
         customer_id=purchase.customer_id,
         occurred_at=purchase.recorded_at or purchase.purchased_at,
         payload={"source": source, "purchase": purchase_payload(purchase)},
+    )
+
+
+def segment_changed(migration: SegmentMigration) -> DomainEvent:
+    """Published for every stored migration; its id is the migration's, so a migration stored
+    again after a retry is de-duplicated downstream like any redelivered event."""
+    return DomainEvent(
+        type=SEGMENT_CHANGED,
+        customer_id=migration.customer_id,
+        occurred_at=migration.at,
+        payload={"migration": migration_payload(migration)},
+        id=migration.id,
     )
 
 

@@ -21,6 +21,16 @@ from domain.predictions import CustomerPredictions, PredictionModel
 from domain.products import Product
 from domain.purchases import Purchase
 from domain.recommendations import ItemProfile, RecommendationModel
+from domain.segments import (
+    CustomerSegment,
+    SegmentChange,
+    SegmentCode,
+    SegmentKpis,
+    SegmentMigration,
+    SegmentModel,
+    SegmentSummary,
+    SegmentText,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,3 +342,62 @@ class AiUsageStore(Protocol):
     async def totals(self, *, since: datetime | None, until: datetime | None) -> list[AiUsageGroup]:
         """Totals per (UTC day, model) of the calls with ``since <= occurred_at < until``."""
         ...
+
+
+class SegmentStore(Protocol):
+    """Segmentation models by version, each customer's segment with the behaviour it came from,
+    the migrations between segments and the latest KPI summary."""
+
+    async def save_model(self, model: SegmentModel) -> None: ...
+
+    async def current_model(self) -> SegmentModel | None:
+        """The most recently fitted model, or None before the first refit."""
+        ...
+
+    async def get_many(self, customer_ids: Sequence[str]) -> dict[str, CustomerSegment]:
+        """Customers without a stored segment are absent from the result."""
+        ...
+
+    async def scan(self, *, after: str | None, limit: int) -> Page[CustomerSegment]:
+        """Every stored segment, a page at a time, in an order of the store's choosing; a
+        customer re-assigned during a scan may be seen twice or not at all."""
+        ...
+
+    async def apply(self, changes: Sequence[SegmentChange]) -> list[SegmentChange]:
+        """Store each change whose customer's stored segment is still ``change.expected``
+        (None: nothing stored), with its migration and event, each change atomically; returns
+        those stored. The others lost a race with another writer and are left out."""
+        ...
+
+    async def migrations(
+        self,
+        *,
+        first: int,
+        after: str | None,
+        from_segment: SegmentCode | None,
+        to_segment: SegmentCode | None,
+        since: datetime | None,
+    ) -> Page[SegmentMigration]:
+        """Migrations oldest first (by time, then id), optionally from or to one segment and
+        at or after ``since``."""
+        ...
+
+    async def migration_counts(
+        self, *, since: datetime | None, until: datetime | None
+    ) -> dict[tuple[SegmentCode, SegmentCode], int]:
+        """How many migrations went from each segment to each other with
+        ``since <= at < until``; pairs without any are absent."""
+        ...
+
+    async def save_summary(self, summary: SegmentSummary) -> None: ...
+
+    async def summary(self) -> SegmentSummary | None: ...
+
+
+class SegmentWriter(Protocol):
+    """Writes a named segment's description and strategy from its figures."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def write(self, segment: SegmentKpis, model: SegmentModel | None) -> SegmentText: ...
