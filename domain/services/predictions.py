@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -128,6 +129,18 @@ class RecomputeReport:
     skipped_reason: str | None = None
 
 
+class BatchRefit(Protocol):
+    """Another batch model refitted by every recompute, on the base the recompute has read."""
+
+    async def refit(
+        self,
+        products: Sequence[Product],
+        customers: Sequence[Customer],
+        purchases: Sequence[Purchase],
+        as_of: datetime,
+    ) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class _Computed:
     predictions: list[CustomerPredictions]
@@ -152,6 +165,11 @@ class PredictionService:
         self._settings = settings or PredictionSettings()
         self._model: PredictionModel | None = None
         self._lock = asyncio.Lock()
+        self._also_refit: list[BatchRefit] = []
+
+    def also_refit(self, step: BatchRefit) -> None:
+        """Have every recompute refit ``step`` too, after the predictions are saved."""
+        self._also_refit.append(step)
 
     @property
     def settings(self) -> PredictionSettings:
@@ -207,6 +225,8 @@ class PredictionService:
                 report("saving", min(i + SAVE_CHUNK, len(everyone)), len(everyone))
             self._model = computed.model
             save_seconds = time.perf_counter() - started
+            for step in self._also_refit:
+                await step.refit(products, customers, purchases, as_of)
             return RecomputeReport(
                 model_version=computed.model.version,
                 customers=len(customers),
@@ -366,6 +386,18 @@ def _moment(days: float) -> datetime:
 
 def _version(fitted_at: datetime) -> str:
     return f"{ALGORITHMS}@{fitted_at.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+
+
+def predict(
+    products: Sequence[Product],
+    customers: Sequence[Customer],
+    purchases: Sequence[Purchase],
+    as_of: datetime,
+    settings: PredictionSettings,
+) -> list[CustomerPredictions]:
+    """Fit every model on ``purchases`` up to ``as_of`` and predict ``customers`` (blocking;
+    offline evaluations use it to see what the engine would have said at a past moment)."""
+    return _compute(products, customers, purchases, as_of, settings, None).predictions
 
 
 def _compute(
