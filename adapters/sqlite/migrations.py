@@ -289,6 +289,51 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        7,
+        "segmentation: models by version, each customer's segment (indexed by segment for "
+        "customers(segment:)) with the behaviour it came from, migrations between segments in "
+        "time order, and the latest KPI summary",
+        (
+            """
+            CREATE TABLE segment_models (
+                version TEXT PRIMARY KEY,
+                fitted_at TEXT NOT NULL,
+                body TEXT NOT NULL
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX segment_models_by_time ON segment_models (fitted_at)",
+            """
+            CREATE TABLE customer_segments (
+                customer_id TEXT PRIMARY KEY,
+                segment TEXT NOT NULL,
+                assigned_at TEXT NOT NULL,
+                body TEXT NOT NULL
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX customer_segments_by_segment ON customer_segments (segment, customer_id)",
+            # at is UTC ISO-8601 with microseconds: fixed width, so text order is time order.
+            """
+            CREATE TABLE segment_migrations (
+                id TEXT PRIMARY KEY,
+                customer_id TEXT NOT NULL,
+                from_segment TEXT NOT NULL,
+                to_segment TEXT NOT NULL,
+                at TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                model_version TEXT NOT NULL
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX segment_migrations_by_time ON segment_migrations (at, id)",
+            """
+            CREATE TABLE segment_summary (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                measured_at TEXT NOT NULL,
+                body TEXT NOT NULL
+            )
+            """,
+        ),
+    ),
 )
 
 
