@@ -17,6 +17,8 @@ from domain.segments import SegmentMigration, migration_payload
 CUSTOMER_REGISTERED = "CustomerRegistered"
 PURCHASE_RECORDED = "PurchaseRecorded"
 CONSENT_CHANGED = "ConsentChanged"
+ANOMALY_DETECTED = "AnomalyDetected"
+INSIGHT_GENERATED = "InsightGenerated"
 SEGMENT_CHANGED = "SegmentChanged"
 
 
