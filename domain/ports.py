@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from domain.analysis import AiUsage, AiUsageGroup, AnalysisInput, AnalystAnswer
+from domain.anomalies import Anomaly, Insight, Severity
 from domain.customers import Consent, Customer
 from domain.errors import DomainError
 from domain.events import DomainEvent, LoggedEvent
@@ -401,3 +402,71 @@ class SegmentWriter(Protocol):
     def name(self) -> str: ...
 
     async def write(self, segment: SegmentKpis, model: SegmentModel | None) -> SegmentText: ...
+
+
+class AnomalyStore(Protocol):
+    """Anomalies, one per ``dedup_key`` (enforced by the store), each with its AnomalyDetected
+    event written in the same transaction (the outbox), in a total order of acceptance: the
+    ``position``, the cursor of replays. Also the detectors' own state by name, written in the
+    same transaction as the anomalies it produced."""
+
+    async def record(
+        self, anomalies: Sequence[Anomaly], *, state: tuple[str, str] | None = None
+    ) -> list[Anomaly]:
+        """Store each anomaly whose ``dedup_key`` is new, with its AnomalyDetected event, and
+        ``state`` (name, body) when given, atomically; returns every anomaly as stored, in the
+        given order (for a known key, the one stored first)."""
+        ...
+
+    async def get_many(self, anomaly_ids: Sequence[str]) -> dict[str, Anomaly]: ...
+
+    async def list(
+        self,
+        *,
+        first: int,
+        after: str | None,
+        min_severity: Severity | None,
+        since: datetime | None,
+    ) -> Page[Anomaly]:
+        """Newest first, at least ``min_severity`` and detected at or after ``since``."""
+        ...
+
+    async def after(
+        self,
+        position: int,
+        *,
+        limit: int,
+        min_severity: Severity | None = None,
+        customer_id: str | None = None,
+    ) -> list[Anomaly]:
+        """Oldest first from just after ``position`` (0: the beginning): what a subscriber
+        that last saw ``position`` missed."""
+        ...
+
+    async def load_state(self, name: str) -> str | None: ...
+
+
+class InsightStore(Protocol):
+    """Insights, at most one per anomaly (enforced by the store), each with its
+    InsightGenerated event in the same transaction, ordered by ``position``."""
+
+    async def record(self, insights: Sequence[Insight]) -> list[Insight]:
+        """Store each insight whose id and anomaly are new, with its event; returns every
+        insight as stored (for a known anomaly, the one stored first)."""
+        ...
+
+    async def for_anomalies(self, anomaly_ids: Sequence[str]) -> dict[str, Insight]:
+        """The stored insight of each anomaly that has one, by anomaly id."""
+        ...
+
+    async def for_customer(
+        self, customer_id: str, *, first: int, after: str | None
+    ) -> Page[Insight]:
+        """A customer's insights, newest first."""
+        ...
+
+    async def after(
+        self, position: int, *, limit: int, customer_id: str | None = None
+    ) -> list[Insight]:
+        """Oldest first from just after ``position`` (0: the beginning)."""
+        ...
