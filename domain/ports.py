@@ -420,7 +420,7 @@ class AnomalyStore(Protocol):
 
     async def get_many(self, anomaly_ids: Sequence[str]) -> dict[str, Anomaly]: ...
 
-    async def list(
+    async def recent(
         self,
         *,
         first: int,
