@@ -83,8 +83,16 @@ class CustomerStore(Protocol):
 
     async def get_many(self, customer_ids: Sequence[str]) -> dict[str, Customer]: ...
 
-    async def list(self, *, first: int, after: str | None, search: str | None) -> Page[Customer]:
-        """Customers in id order; ``search`` matches part of a name or email, ignoring case."""
+    async def list(
+        self,
+        *,
+        first: int,
+        after: str | None,
+        search: str | None,
+        segment: SegmentCode | None = None,
+    ) -> Page[Customer]:
+        """Customers in id order; ``search`` matches part of a name or email, ignoring case;
+        ``segment`` keeps the customers whose stored segment is that one."""
         ...
 
     async def set_consent(self, customer_id: str, consent: Consent, event: DomainEvent) -> Customer:

@@ -91,6 +91,54 @@ class CustomerSegment:
     assignment: SegmentAssignment
     behaviour: Behaviour
 
+    def to_json(self) -> str:
+        a, b = self.assignment, self.behaviour
+        return json.dumps(
+            {
+                "segment": a.segment.value,
+                "rfm": [a.recency_score, a.frequency_score, a.monetary_score],
+                "cluster": a.cluster,
+                "assigned_at": a.assigned_at.isoformat(),
+                "model_version": a.model_version,
+                "first": b.first_purchased_at.isoformat(),
+                "last": b.last_purchased_at.isoformat(),
+                "purchases": b.purchases,
+                "spend_cents": b.spend_cents,
+                "regularity": b.regularity,
+                "diversity": b.diversity,
+                "price_index": b.price_index,
+                "clv_cents": b.clv_cents,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, customer_id: str, raw: str | bytes) -> CustomerSegment:
+        d: dict[str, Any] = json.loads(raw)
+        r, f, m = d["rfm"]
+        return cls(
+            assignment=SegmentAssignment(
+                customer_id=customer_id,
+                segment=SegmentCode(d["segment"]),
+                recency_score=r,
+                frequency_score=f,
+                monetary_score=m,
+                cluster=d["cluster"],
+                assigned_at=datetime.fromisoformat(d["assigned_at"]),
+                model_version=d["model_version"],
+            ),
+            behaviour=Behaviour(
+                first_purchased_at=datetime.fromisoformat(d["first"]),
+                last_purchased_at=datetime.fromisoformat(d["last"]),
+                purchases=d["purchases"],
+                spend_cents=d["spend_cents"],
+                regularity=d["regularity"],
+                diversity=d["diversity"],
+                price_index=d["price_index"],
+                clv_cents=d["clv_cents"],
+            ),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class SegmentMigration:

@@ -67,6 +67,7 @@ from domain.ports import (
 )
 from domain.products import Product
 from domain.purchases import Purchase
+from domain.segments import SegmentCode
 
 T = TypeVar("T")
 M = TypeVar("M", bound=Model)
@@ -279,11 +280,21 @@ class DynamoCustomerStore(_Dynamo, CustomerStore):
         items = await self._client.batch_get(self._tables.customer, keys, what="customer read")
         return {item.customer_id: customer_from_item(item) for item in items}
 
-    async def list(self, *, first: int, after: str | None, search: str | None) -> Page[Customer]:
+    async def list(
+        self,
+        *,
+        first: int,
+        after: str | None,
+        search: str | None,
+        segment: SegmentCode | None = None,
+    ) -> Page[Customer]:
         """Customers in id order from the ``by_listing`` index. A search reads that index in
         order and keeps the customers whose lowercased name or email contains the text, until
-        it has a page: its cost grows with the customers it passes over (docs/architecture.md)."""
+        it has a page: its cost grows with the customers it passes over (docs/architecture.md).
+        A segment reads the ``by_segment`` index instead: only that segment's customers."""
         check_page_size(first)
+        if segment is not None:
+            return await self._list_segment(first, after, search, segment)
         model = self._tables.customer
         start = None
         if after is not None:
@@ -302,6 +313,43 @@ class DynamoCustomerStore(_Dynamo, CustomerStore):
             return [customer_from_item(item) for item in islice(found, first + 1)]
 
         customers = await self._client.run(fetch, what="customer list")
+        return _page(customers, first, lambda c: encode_cursor("customers", [c.id]))
+
+    async def _list_segment(
+        self, first: int, after: str | None, search: str | None, segment: SegmentCode
+    ) -> Page[Customer]:
+        model = self._tables.customer
+        condition = "#segment = :segment"
+        values: dict[str, Any] = {":segment": {"S": segment.value}}
+        if after is not None:
+            (after_id,) = _position("customers", after, 1)
+            condition += " AND customer_id > :after"
+            values[":after"] = {"S": after_id}
+        query: dict[str, Any] = {
+            "TableName": model.Meta.table_name,
+            "IndexName": "by_segment",
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": {"#segment": "segment"},
+            "ExpressionAttributeValues": values,
+            "Limit": first + 1 if not search else 500,
+        }
+        if search:
+            query["FilterExpression"] = "contains(search_key, :search)"
+            values[":search"] = {"S": search.lower()}
+
+        def fetch() -> list[Customer]:
+            found: list[dict[str, Any]] = []
+            start: dict[str, Any] | None = None
+            while len(found) <= first:
+                extra = {"ExclusiveStartKey": start} if start else {}
+                response = self._client.api.query(**query, **extra)
+                found.extend(response.get("Items", []))
+                start = response.get("LastEvaluatedKey")
+                if not start:
+                    break
+            return [customer_from_item(model.from_raw_data(item)) for item in found[: first + 1]]
+
+        customers = await self._client.run(fetch, what="customer list by segment")
         return _page(customers, first, lambda c: encode_cursor("customers", [c.id]))
 
     async def set_consent(self, customer_id: str, consent: Consent, event: DomainEvent) -> Customer:

@@ -45,6 +45,7 @@ from domain.ports import (
 )
 from domain.products import Product
 from domain.purchases import Purchase
+from domain.segments import SegmentCode
 
 T = TypeVar("T")
 
@@ -238,19 +239,32 @@ class SqliteCustomerStore(CustomerStore):
             rows = await self._db.fetch_all(_SELECT_CUSTOMERS, (_ids_json(customer_ids),))
         return {row[0]: customer_from_row(row) for row in rows}
 
-    async def list(self, *, first: int, after: str | None, search: str | None) -> Page[Customer]:
+    async def list(
+        self,
+        *,
+        first: int,
+        after: str | None,
+        search: str | None,
+        segment: SegmentCode | None = None,
+    ) -> Page[Customer]:
         check_page_size(first)
         conditions: list[str] = []
         params: list[Any] = []
+        source, order = "customers", "id"
+        if segment is not None:
+            # Driven by customer_segments' (segment, customer_id) index: one range of it.
+            source, order = "customer_segments JOIN customers ON id = customer_id", "customer_id"
+            conditions.append("segment = ?")
+            params.append(segment.value)
         if after is not None:
-            conditions.append("id > ?")
+            conditions.append(f"{order} > ?")
             params.extend(_position("customers", after, 1))
         if search:
             # instr() on the lowercased copy: substring match with no LIKE wildcards to escape.
             conditions.append("instr(search_key, ?) > 0")
             params.append(search.lower())
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-        sql = f"SELECT {CUSTOMER_COLUMNS} FROM customers{where} ORDER BY id LIMIT ?"
+        sql = f"SELECT {CUSTOMER_COLUMNS} FROM {source}{where} ORDER BY {order} LIMIT ?"
         rows = await self._db.fetch_all(sql, (*params, first + 1))
         customers = [customer_from_row(row) for row in rows]
         return _page(customers, first, lambda c: encode_cursor("customers", [c.id]))
