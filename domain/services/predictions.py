@@ -20,9 +20,10 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Protocol
 
 import numpy as np
@@ -47,7 +48,7 @@ from domain.analytics.profile import (
 from domain.clock import Clock
 from domain.customers import Customer
 from domain.errors import ValidationError
-from domain.events import CONSENT_CHANGED, PURCHASE_RECORDED
+from domain.events import CONSENT_CHANGED, PURCHASE_RECORDED, DomainEvent
 from domain.ports import (
     CustomerStore,
     EventLog,
@@ -786,10 +787,20 @@ def probability_within(pattern: ConsumptionPattern, now: datetime, days: float) 
 # -------------------------------------------------------------------------------------------
 
 
+class UpdateHook(Protocol):
+    """Runs around each batch's prediction update (the anomaly detectors): ``update`` is the
+    update itself, to be awaited once; the checkpoint moves only after the hook returns."""
+
+    async def around_update(
+        self, events: Sequence[DomainEvent], update: Callable[[], Awaitable[int]]
+    ) -> int: ...
+
+
 class PredictionUpdater:
     """Tails the event log from its checkpoint and re-predicts the customers whose purchases or
     consent changed. Re-predicting is idempotent (it reads the whole history), so an event
-    delivered twice costs time, never correctness."""
+    delivered twice costs time, never correctness. A ``hook`` (the anomaly processor) runs
+    around each batch's update, in the same pass and before the checkpoint moves."""
 
     CONSUMER = "predictions"
 
@@ -800,9 +811,11 @@ class PredictionUpdater:
         *,
         batch_size: int = 500,
         poll_interval: float = 0.5,
+        hook: UpdateHook | None = None,
     ) -> None:
         self._events = events
         self._service = service
+        self._hook = hook
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self.position = 0
@@ -839,7 +852,12 @@ class PredictionUpdater:
             for e in batch
             if e.event.type in (PURCHASE_RECORDED, CONSENT_CHANGED)
         ]
-        self.updated += await self._service.update(customers)
+        if self._hook is None:
+            self.updated += await self._service.update(customers)
+        else:
+            self.updated += await self._hook.around_update(
+                [e.event for e in batch], partial(self._service.update, customers)
+            )
         self.position = batch[-1].position
         await self._events.save_checkpoint(self.CONSUMER, self.position)
         return len(batch)
