@@ -35,6 +35,7 @@ from adapters.dynamodb.client import DynamoClient
 from adapters.dynamodb.config import DynamoConfig, DynamoConfigError
 from adapters.dynamodb.outbox import DynamoOutbox
 from adapters.dynamodb.predictions import DynamoPredictionStore
+from adapters.dynamodb.recommendations import DynamoRecommendationStore
 from adapters.dynamodb.stores import (
     DynamoCustomerStore,
     DynamoIdempotencyStore,
@@ -53,6 +54,7 @@ from adapters.sqlite.event_log import SqliteEventLog
 from adapters.sqlite.migrations import latest_version
 from adapters.sqlite.outbox import SqliteOutbox
 from adapters.sqlite.predictions import SqlitePredictionStore
+from adapters.sqlite.recommendations import SqliteRecommendationStore
 from adapters.sqlite.stores import (
     SqliteCustomerStore,
     SqliteIdempotencyStore,
@@ -73,6 +75,7 @@ from domain.ports import (
     PredictionStore,
     ProductStore,
     PurchaseStore,
+    RecommendationStore,
     ReplayBus,
 )
 from domain.services.analyst import AnalystService
@@ -88,6 +91,7 @@ from domain.services.predictions import (
     PredictionUpdater,
 )
 from domain.services.purchases import PurchaseLimits, PurchaseService
+from domain.services.recommendations import RecommendationService
 from domain.services.relay import EventRelay
 from schema.auth import AuthenticationError, Authenticator
 from schema.collector import CollectorSchedule
@@ -125,6 +129,7 @@ class Container:
     predictions: PredictionService | None = None
     prediction_updater: PredictionUpdater | None = None
     analyst: AnalystService | None = None
+    recommendations: RecommendationService | None = None
     health: list[HealthCheck] = field(default_factory=list)
     # With an external event log (Kinesis): the store outbox's relay, run by ``omnix serve``,
     # and consumers of the log by name, for ``omnix worker``.
@@ -146,6 +151,7 @@ class _Stores:
     health: list[HealthCheck]
     sqlite: SqliteDatabase | None = None
     predictions: PredictionStore | None = None
+    recommendations: RecommendationStore | None = None
     # Events the stores wrote beside their changes, for a relay to move to an external log.
     outbox: Outbox | None = None
 
@@ -177,6 +183,7 @@ async def _open_stores(settings: Settings, stack: AsyncExitStack) -> _Stores:
             health=[client],
             outbox=DynamoOutbox(client),
             predictions=DynamoPredictionStore(client),
+            recommendations=DynamoRecommendationStore(client),
         )
     if scheme != "sqlite":
         raise SettingsError(
@@ -195,6 +202,7 @@ async def _open_stores(settings: Settings, stack: AsyncExitStack) -> _Stores:
         health=[db],
         sqlite=db,
         predictions=SqlitePredictionStore(db),
+        recommendations=SqliteRecommendationStore(db),
     )
 
 
@@ -371,6 +379,19 @@ async def open_container(
             log.warning(
                 "OMNIX_STORE %s keeps no predictions: forecasts are off", settings.store_url
             )
+        recommendations = None
+        if stores.recommendations is not None:
+            # Segments are wired in once the segment service is part of the container; until
+            # then the segment strategy treats customers with under two baskets as NEW.
+            recommendations = RecommendationService(
+                stores.recommendations,
+                product_store,
+                purchase_store,
+                clock,
+                predictions=predictions.for_customers if predictions is not None else None,
+            )
+            if predictions is not None:
+                predictions.also_refit(recommendations)
         analyst = AnalystService(
             analyst=primary_analyst,
             fallback=LocalAnalyst(),
@@ -413,6 +434,7 @@ async def open_container(
             predictions=predictions,
             prediction_updater=updater,
             analyst=analyst,
+            recommendations=recommendations,
             health=[*stores.health, *([events.kinesis] if events.kinesis else [])],
             outbox_relay=events.outbox_relay,
             event_stream=events.kinesis.stream if events.kinesis is not None else None,
@@ -515,6 +537,7 @@ def create_app(settings: Settings) -> Starlette:
                 hub=hub,
                 predictions=container.predictions,
                 analyst=container.analyst,
+                recommendations=container.recommendations,
             )
             relay = None
             if container.relay is not None:

@@ -19,6 +19,7 @@ from domain.services.catalogue import CatalogueService
 from domain.services.customers import CustomerService
 from domain.services.predictions import PredictionService
 from domain.services.purchases import PurchaseService
+from domain.services.recommendations import RecommendationService
 from subscriptions.hub import SubscriptionHub
 
 
@@ -32,6 +33,7 @@ class Services:
     hub: SubscriptionHub
     predictions: PredictionService | None = None
     analyst: AnalystService | None = None
+    recommendations: RecommendationService | None = None
 
 
 class Loaders:

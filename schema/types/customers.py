@@ -15,6 +15,7 @@ from schema.types.analysis import CustomerAnalysis, analysis_of
 from schema.types.pages import PageInfo
 from schema.types.predictions import ConsumptionPattern, CustomerForecast, SocioeconomicProfile
 from schema.types.purchases import PurchaseConnection
+from schema.types.recommendations import Recommendation, RecommendationContext, recommendations_for
 
 
 @strawberry.type(description="What the customer allowed; everything is opt-in.")
@@ -109,6 +110,19 @@ class Customer:
         self, info: Info[Context, None], refresh: bool = False
     ) -> CustomerAnalysis | None:
         return await analysis_of(info, self.id, refresh)
+
+    @strawberry.field(
+        description="Products to offer next, best first (`limit` 1..50), each with a score, a "
+        "reason and an explanation; `context` (moment, store, basket) re-ranks them. Promotional "
+        "offers only with marketing consent. See docs/recommendations.md."
+    )
+    async def recommendations(
+        self,
+        info: Info[Context, None],
+        limit: int = 10,
+        context: RecommendationContext | None = None,
+    ) -> list[Recommendation]:
+        return await recommendations_for(info, self._entity, limit, context)
 
     @classmethod
     def from_domain(cls, c: DomainCustomer) -> Customer:
