@@ -22,6 +22,7 @@ from schema.settings import Settings, SettingsError
 if TYPE_CHECKING:
     from domain.demo.seeding import SeedReport
     from domain.services.predictions import RecomputeReport
+    from domain.services.recommendations import FitReport
 
 MAX_BAD_ROWS_SHOWN = 50
 DEFAULT_DEMO_CUSTOMERS = 500
@@ -219,7 +220,7 @@ def _recompute(args: argparse.Namespace, settings: Settings) -> int:
         bars[stage].update(done, total or None)
 
     try:
-        report = asyncio.run(_run_recompute(settings, progress))
+        report, fit = asyncio.run(_run_recompute(settings, progress))
     finally:
         for bar in bars.values():
             bar.close()
@@ -238,18 +239,25 @@ def _recompute(args: argparse.Namespace, settings: Settings) -> int:
         f"read {report.read_seconds:.1f} s, computed {report.compute_seconds:.1f} s, "
         f"saved {report.save_seconds:.1f} s"
     )
+    if fit is not None:
+        print(
+            f"Recommendation model {fit.model_version}: {fit.skus:,} skus, {fit.pairs:,} "
+            f"bought-together pairs from {fit.baskets:,} baskets in {fit.seconds:.1f} s"
+        )
     return 0
 
 
 async def _run_recompute(
     settings: Settings, progress: Callable[[str, int, int], None]
-) -> RecomputeReport | None:
+) -> tuple[RecomputeReport | None, FitReport | None]:
     from schema.app import open_container
 
     async with open_container(settings) as container:
         if container.prediction_updater is None:
-            return None
-        return await container.prediction_updater.recompute(progress=progress)
+            return None, None
+        report = await container.prediction_updater.recompute(progress=progress)
+        recommendations = container.recommendations
+        return report, recommendations.last_fit if recommendations is not None else None
 
 
 # --- import ---------------------------------------------------------------------------------
@@ -420,6 +428,12 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     return evaluate(args)
 
 
+def _evaluate_recommendations(args: argparse.Namespace, settings: Settings) -> int:
+    from schema.recommend_cli import evaluate_recommendations
+
+    return evaluate_recommendations(args, settings)
+
+
 # --- worker ---------------------------------------------------------------------------------
 
 
@@ -538,9 +552,10 @@ def _parser() -> argparse.ArgumentParser:
 
     recompute = commands.add_parser(
         "recompute",
-        help="refit the prediction models on every customer and store the predictions",
+        help="refit the prediction and recommendation models on every customer and store them",
         description="Refit consumption cycles, BG/NBD and Gamma-Gamma forecasts and profiles on "
-        "the whole store, store the new model version and every customer's predictions. "
+        "the whole store, store the new model version and every customer's predictions, and "
+        "refit the recommendation model (co-occurrence, content, context) on the same data. "
         "Purchases recorded afterwards update their customers incrementally (omnix serve).",
     )
     recompute.set_defaults(run=_recompute)
@@ -558,6 +573,35 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
     evaluate.set_defaults(run=_evaluate)
+
+    recommendations = commands.add_parser(
+        "evaluate-recommendations",
+        help="replay the recommendations at a past date against what was bought next",
+        description="Fit everything on the purchases up to --as-of (the store's, or a demo year "
+        "generated in memory), recommend --k items to every customer at that moment and score "
+        "them against the next --days days' purchases: precision@k and recall@k beside a "
+        "popularity baseline, and recall on items new to the customer.",
+    )
+    recommendations.add_argument(
+        "--as-of", type=_as_of, required=True, help="the cut, ISO-8601 (a date is 00:00 UTC)"
+    )
+    recommendations.add_argument(
+        "--days", type=_positive, default=30, metavar="N", help="window after the cut (30)"
+    )
+    recommendations.add_argument(
+        "--k", type=_whole_number(1, 50, "a whole number"), default=10, help="list length (10)"
+    )
+    recommendations.add_argument(
+        "--demo-customers",
+        type=_positive,
+        metavar="N",
+        help="evaluate on a demo year of N customers generated in memory, not on the store",
+    )
+    recommendations.add_argument("--json", action="store_true", help="print the report as JSON")
+    recommendations.add_argument(
+        "--check", action="store_true", help="exit 1 when recall@k is under 1.5 x the baseline's"
+    )
+    recommendations.set_defaults(run=_evaluate_recommendations)
     return parser
 
 

@@ -40,7 +40,13 @@ from domain.analytics.recommendations import (
 from domain.clock import Clock
 from domain.customers import Customer
 from domain.errors import ValidationError
-from domain.ports import ProductStore, PurchasePageRequest, PurchaseStore, RecommendationStore
+from domain.ports import (
+    CustomerStore,
+    ProductStore,
+    PurchasePageRequest,
+    PurchaseStore,
+    RecommendationStore,
+)
 from domain.predictions import ConsumptionPattern, CustomerPredictions
 from domain.products import PriceTier, Product
 from domain.purchases import Purchase
@@ -870,6 +876,45 @@ def evaluate(
         popularity=_mean(base_scores),
         reasons=dict(reasons),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Base:
+    products: list[Product]
+    customers: list[Customer]
+    purchases: list[Purchase]
+
+
+async def read_base(
+    customers: CustomerStore, products: ProductStore, purchases: PurchaseStore, *, page: int = 100
+) -> Base:
+    """Every product, customer and purchase of the stores (for an offline evaluation)."""
+    found = Base([], [], [])
+    after: str | None = None
+    while True:
+        product_page = await products.list(first=page, after=after, category=None)
+        found.products.extend(product_page.items)
+        if not product_page.has_next_page:
+            break
+        after = product_page.end_cursor
+    after = None
+    while True:
+        customer_page = await customers.list(first=page, after=after, search=None)
+        found.customers.extend(customer_page.items)
+        cursors: dict[str, str | None] = dict.fromkeys(c.id for c in customer_page.items)
+        while cursors:
+            requests = [PurchasePageRequest(c, page, a) for c, a in cursors.items()]
+            pages = await purchases.list_for_customers(requests)
+            for pages_of in pages:
+                found.purchases.extend(pages_of.items)
+            cursors = {
+                r.customer_id: p.end_cursor
+                for r, p in zip(requests, pages, strict=True)
+                if p.has_next_page
+            }
+        if not customer_page.has_next_page:
+            return found
+        after = customer_page.end_cursor
 
 
 def _score(
