@@ -228,6 +228,30 @@ class ReplayBus(Bus, BusHistory, Protocol):
     """A live bus that also keeps a replayable history of every channel."""
 
 
+class RelayLease(Protocol):
+    """Which of several processes sharing one bus relays the event log onto it, and how far it
+    got. At most one holder at a time; a holder that stops renewing loses the lease after its
+    time to live and another process takes over from the last position it recorded."""
+
+    async def acquire(self, holder: str, *, ttl_seconds: float) -> bool:
+        """Take the lease when nobody holds it, or renew it when ``holder`` does; True when
+        ``holder`` holds it now."""
+        ...
+
+    async def position(self) -> int | None:
+        """The last position a holder recorded, None when none ever did."""
+        ...
+
+    async def advance(self, holder: str, position: int, *, ttl_seconds: float) -> bool:
+        """Record ``position`` and renew the lease, atomically and only while ``holder`` still
+        holds it; False (nothing recorded) when the lease has passed to another process."""
+        ...
+
+    async def release(self, holder: str) -> None:
+        """Give the lease up now if ``holder`` holds it, so another process need not wait."""
+        ...
+
+
 class HealthCheck(Protocol):
     async def ping(self) -> None:
         """Return when the backing service answers; raise StoreUnavailableError otherwise."""

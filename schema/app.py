@@ -46,8 +46,10 @@ from adapters.dynamodb.tables import TableSetup
 from adapters.kinesis.resources import KinesisResources, open_kinesis, provision
 from adapters.memory.bus import MemoryBus
 from adapters.memory.cache import MemoryCache
+from adapters.redis.bus import RedisBus
 from adapters.redis.cache import RedisCache
 from adapters.redis.connection import RedisOptions, RedisUrlError, parse_redis_url
+from adapters.redis.lease import RedisRelayLease
 from adapters.sqlite.ai_usage import SqliteAiUsageStore
 from adapters.sqlite.database import SqliteDatabase
 from adapters.sqlite.event_log import SqliteEventLog
@@ -76,6 +78,7 @@ from domain.ports import (
     ProductStore,
     PurchaseStore,
     RecommendationStore,
+    RelayLease,
     ReplayBus,
 )
 from domain.services.analyst import AnalystService
@@ -271,13 +274,26 @@ async def init_event_log(settings: Settings) -> list[str]:
         raise SettingsError(f"OMNIX_EVENTS: {e.message}") from e
 
 
-async def _open_bus(settings: Settings, stack: AsyncExitStack) -> ReplayBus:
-    """The live bus named by OMNIX_BUS."""
-    if _scheme(settings.bus_url) != "memory":
-        raise SettingsError(f"OMNIX_BUS {settings.bus_url!r} is not supported; use memory://")
-    bus = MemoryBus()
-    stack.push_async_callback(bus.close)
-    return bus
+async def _open_bus(
+    settings: Settings, stack: AsyncExitStack
+) -> tuple[ReplayBus, RelayLease | None]:
+    """The live bus named by OMNIX_BUS: in-process (memory://, the default) or Redis
+    (redis://, rediss://) shared by every process, with the lease that lets only one of them
+    relay the event log onto it."""
+    scheme = _scheme(settings.bus_url)
+    if scheme == "memory":
+        memory = MemoryBus()
+        stack.push_async_callback(memory.close)
+        return memory, None
+    if scheme in {"redis", "rediss", "unix"}:
+        options = _redis_options("OMNIX_BUS", settings.bus_url)
+        bus = RedisBus(options, queue_size=max(settings.subscriber_queue_size, 1_000))
+        stack.push_async_callback(bus.close)
+        await bus.open()
+        return bus, RedisRelayLease(bus.client, options)
+    raise SettingsError(
+        f"OMNIX_BUS {settings.bus_url!r} is not supported; use memory:// or redis://"
+    )
 
 
 def _redis_options(name: str, url: str) -> RedisOptions:
@@ -353,7 +369,7 @@ async def open_container(
     async with AsyncExitStack() as stack:
         stores = await _open_stores(settings, stack)
         events = await _open_event_log(settings, stores, stack)
-        bus = await _open_bus(settings, stack)
+        bus, relay_lease = await _open_bus(settings, stack)
         cache = await _open_cache(settings, stack)
         primary_analyst = await _open_analyst(settings, stack)
         ai_usage = await _open_ai_usage(settings, stores, stack)
@@ -423,7 +439,7 @@ async def open_container(
             events=events.log,
             bus=bus,
             relay=(
-                EventRelay(events.log, bus)
+                EventRelay(events.log, bus, lease=relay_lease)
                 if events.live_relay and events.log is not None
                 else None
             ),
@@ -571,6 +587,8 @@ def create_app(settings: Settings) -> Starlette:
                     relay.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await relay
+                if container.relay is not None:
+                    await container.relay.stop()
                 if updater is not None:
                     updater.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

@@ -37,7 +37,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from adapters.memory.fanout import Fanout, Messages
-from adapters.redis.connection import RedisOptions, open_client
+from adapters.redis.connection import RedisOptions, cancellable, open_client
 from domain.errors import StoreUnavailableError, ValidationError
 from domain.ports import ReplayBus, Replayed, ReplayWindowExceededError
 
@@ -163,13 +163,18 @@ class RedisBus(ReplayBus):
         # True while the pub/sub connection is up and Redis has confirmed every subscription.
         self.connected = False
 
+    @property
+    def client(self) -> Redis:
+        """The publishing pool, for other adapters on the same Redis (the relay lease)."""
+        return self._client
+
     # --- lifecycle ---
 
     async def open(self) -> None:
         """Check that Redis answers and is new enough, then start the subscriber connection.
         Raises StoreUnavailableError when it does not answer."""
         try:
-            info = await self._client.info("server")
+            info = await cancellable(self._client.info("server"))
         except (RedisError, OSError) as e:
             raise StoreUnavailableError(
                 f"Redis bus at {self._options.safe_url} is unreachable: {e}"
@@ -184,11 +189,12 @@ class RedisBus(ReplayBus):
 
     async def close(self) -> None:
         self._fanout.close()
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-            self._reader = None
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            # The loop also checks _fanout.closed, so it ends within a ping interval even if
+            # redis-py loses the cancellation mid-read.
+            reader.cancel()
+            await asyncio.wait({reader}, timeout=self._ping_interval + 1)
         await self._client.aclose()
 
     # --- publishing and replay ---
@@ -279,7 +285,7 @@ class RedisBus(ReplayBus):
             return  # the reader subscribes every live channel once it (re)connects
         state.pending += 1
         try:
-            await pubsub.subscribe(self._wire(channel))
+            await cancellable(pubsub.subscribe(self._wire(channel)))
         except (RedisError, OSError) as e:
             log.debug("SUBSCRIBE %s not sent (%s); it is sent again on reconnect", channel, e)
 
@@ -288,13 +294,13 @@ class RedisBus(ReplayBus):
         if pubsub is None:
             return
         try:
-            await pubsub.unsubscribe(self._wire(channel))
+            await cancellable(pubsub.unsubscribe(self._wire(channel)))
         except (RedisError, OSError) as e:
             log.debug("UNSUBSCRIBE %s not sent (%s); a reconnect drops it anyway", channel, e)
 
     async def _read_forever(self) -> None:
         failures = 0
-        while True:
+        while not self._fanout.closed:
             pubsub = self._client.pubsub()
             try:
                 await pubsub.ping()  # connects; the PONG comes back through _dispatch
@@ -344,7 +350,7 @@ class RedisBus(ReplayBus):
 
     async def _dispatch(self, pubsub: PubSub) -> None:
         pinged_at: float | None = None
-        while True:
+        while not self._fanout.closed:
             message = await pubsub.get_message(timeout=self._ping_interval)
             if message is None:
                 if pinged_at is not None and time.monotonic() - pinged_at >= self._ping_interval:
@@ -394,7 +400,7 @@ class RedisBus(ReplayBus):
 
     async def _call(self, operation: str, call: Any) -> Any:
         try:
-            return await call
+            return await cancellable(call)
         except (RedisError, OSError) as e:
             raise StoreUnavailableError(
                 f"Redis bus {operation} failed at {self._options.safe_url}: {type(e).__name__}: {e}"

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from adapters.memory.cache import check_ttl
-from adapters.redis.connection import RedisOptions, open_client
+from adapters.redis.connection import RedisOptions, cancellable, open_client
 from domain.ports import Cache
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class RedisCache(Cache):
             self.skipped += 1
             return fallback
         try:
-            result = await call()
+            result = await cancellable(call())
         except (RedisError, OSError) as e:
             self.errors += 1
             if self._down_until is None:

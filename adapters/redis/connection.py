@@ -13,13 +13,17 @@ socket options in the query) plus OMNIX's own options, removed before redis-py s
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+
+T = TypeVar("T")
 
 DEFAULT_PREFIX = "omnix:"
 DEFAULT_STREAM_MAXLEN = 10_000
@@ -107,3 +111,18 @@ def open_client(
         retry=Retry(NoBackoff(), 0),
     )
     return Redis.from_pool(pool)
+
+
+async def cancellable(call: Awaitable[T]) -> T:
+    """Await a redis-py call so that cancelling the caller always cancels the caller.
+
+    A cancellation that lands while redis-py is mid-command can be lost inside it (the command
+    then completes and the caller carries on), which would leave a cancelled relay or request
+    running. The call runs as its own task behind a shield: the caller gets CancelledError at
+    once, and the command is cancelled too (its outcome, if it still completes, is dropped)."""
+    task = asyncio.ensure_future(call)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise

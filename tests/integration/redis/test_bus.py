@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -136,3 +137,22 @@ async def test_subscribers_keep_receiving_after_redis_is_killed_and_restarted(
         assert await _next(second) == "after"
     assert bus.reconnects >= 1
     assert any("reconnected" in r.getMessage() for r in caplog.records)
+
+
+async def test_cancelling_a_publisher_mid_command_always_cancels_it(
+    redis_options: RedisOptions,
+) -> None:
+    """redis-py can lose a cancellation that lands mid-command; the bus must not (a relay that
+    ignored its cancellation would keep a shutting-down process alive)."""
+    async with open_bus(redis_options) as bus:
+
+        async def publish_forever() -> None:
+            while True:
+                await bus.append("c", "m", key=uuid.uuid4().hex)
+
+        for n in range(100):
+            task = asyncio.create_task(publish_forever())
+            await asyncio.sleep(0.001 * (n % 7))
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=1)
+            assert done, f"the publisher ignored its cancellation (attempt {n})"
