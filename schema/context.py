@@ -14,12 +14,14 @@ from domain.ports import PurchasePageRequest
 from domain.predictions import CustomerPredictions
 from domain.products import Product
 from domain.purchases import Purchase
+from domain.segments import SegmentAssignment
 from domain.services.analyst import AnalystService
 from domain.services.catalogue import CatalogueService
 from domain.services.customers import CustomerService
 from domain.services.predictions import PredictionService
 from domain.services.purchases import PurchaseService
 from domain.services.recommendations import RecommendationService
+from domain.services.segments import SegmentService
 from subscriptions.hub import SubscriptionHub
 
 
@@ -34,6 +36,7 @@ class Services:
     predictions: PredictionService | None = None
     analyst: AnalystService | None = None
     recommendations: RecommendationService | None = None
+    segments: SegmentService | None = None
 
 
 class Loaders:
@@ -75,6 +78,18 @@ class Loaders:
             if service is None:
                 return [None] * len(ids)
             found = await service.for_customers(ids)
+            return [found.get(i) for i in ids]
+
+        return DataLoader(load_fn=load)
+
+    @cached_property
+    def segment(self) -> DataLoader[str, SegmentAssignment | None]:
+        service = self._services.segments
+
+        async def load(ids: list[str]) -> list[SegmentAssignment | None]:
+            if service is None:
+                return [None] * len(ids)
+            found = await service.assignments(ids)
             return [found.get(i) for i in ids]
 
         return DataLoader(load_fn=load)

@@ -186,6 +186,11 @@ class SegmentService:
         stored = await self._store.get_many(list(customer_ids))
         return {cid: record.assignment for cid, record in stored.items()}
 
+    async def segment_codes(self, customer_ids: Sequence[str]) -> dict[str, SegmentCode]:
+        """Each customer's segment code; customers without one are absent."""
+        found = await self.assignments(customer_ids)
+        return {cid: a.segment for cid, a in found.items()}
+
     async def segment_of(self, customer_id: str) -> str | None:
         """The code of one customer's segment, or None."""
         found = await self.assignments([customer_id])
