@@ -75,6 +75,9 @@ def test_a_purchase_through_one_process_reaches_a_subscriber_of_the_other_once(
     assert last in ids
     assert set(ids) == recorded | {last}
     assert {m["data"]["purchaseRecorded"]["customer"]["id"] for m in received} == {customer_id}
-    relays = [app.http.get(f"{app.base_url}/statusz").json()["relay"] for app in (app_a, app_b)]
+    statuses = [app.http.get(f"{app.base_url}/statusz").json() for app in (app_a, app_b)]
+    relays = [status["relay"] for status in statuses]
+    assert sum(1 for r in relays if r["leading"]) == 1, relays
     assert sum(1 for r in relays if r["published"] > 0) == 1, relays
+    assert all(s["bus"]["kind"] == "redis" and s["bus"]["connected"] for s in statuses)
     subscriber.stop()
