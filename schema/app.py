@@ -36,6 +36,7 @@ from adapters.dynamodb.config import DynamoConfig, DynamoConfigError
 from adapters.dynamodb.outbox import DynamoOutbox
 from adapters.dynamodb.predictions import DynamoPredictionStore
 from adapters.dynamodb.recommendations import DynamoRecommendationStore
+from adapters.dynamodb.segments import DynamoSegmentStore
 from adapters.dynamodb.stores import (
     DynamoCustomerStore,
     DynamoIdempotencyStore,
@@ -57,6 +58,7 @@ from adapters.sqlite.migrations import latest_version
 from adapters.sqlite.outbox import SqliteOutbox
 from adapters.sqlite.predictions import SqlitePredictionStore
 from adapters.sqlite.recommendations import SqliteRecommendationStore
+from adapters.sqlite.segments import SqliteSegmentStore
 from adapters.sqlite.stores import (
     SqliteCustomerStore,
     SqliteIdempotencyStore,
@@ -80,6 +82,7 @@ from domain.ports import (
     RecommendationStore,
     RelayLease,
     ReplayBus,
+    SegmentStore,
 )
 from domain.services.analyst import AnalystService
 from domain.services.catalogue import CatalogueService
@@ -96,6 +99,9 @@ from domain.services.predictions import (
 from domain.services.purchases import PurchaseLimits, PurchaseService
 from domain.services.recommendations import RecommendationService
 from domain.services.relay import EventRelay
+from domain.services.segment_updates import SegmentSweeper, SegmentUpdater
+from domain.services.segment_writer import LocalSegmentWriter
+from domain.services.segments import SegmentService, SegmentSettings
 from schema.auth import AuthenticationError, Authenticator
 from schema.collector import CollectorSchedule
 from schema.context import Context, Services
@@ -133,6 +139,9 @@ class Container:
     prediction_updater: PredictionUpdater | None = None
     analyst: AnalystService | None = None
     recommendations: RecommendationService | None = None
+    segments: SegmentService | None = None
+    segment_updater: SegmentUpdater | None = None
+    segment_sweeper: SegmentSweeper | None = None
     health: list[HealthCheck] = field(default_factory=list)
     # With an external event log (Kinesis): the store outbox's relay, run by ``omnix serve``,
     # and consumers of the log by name, for ``omnix worker``.
@@ -155,6 +164,7 @@ class _Stores:
     sqlite: SqliteDatabase | None = None
     predictions: PredictionStore | None = None
     recommendations: RecommendationStore | None = None
+    segments: SegmentStore | None = None
     # Events the stores wrote beside their changes, for a relay to move to an external log.
     outbox: Outbox | None = None
 
@@ -187,6 +197,7 @@ async def _open_stores(settings: Settings, stack: AsyncExitStack) -> _Stores:
             outbox=DynamoOutbox(client),
             predictions=DynamoPredictionStore(client),
             recommendations=DynamoRecommendationStore(client),
+            segments=DynamoSegmentStore(client),
         )
     if scheme != "sqlite":
         raise SettingsError(
@@ -206,6 +217,7 @@ async def _open_stores(settings: Settings, stack: AsyncExitStack) -> _Stores:
         sqlite=db,
         predictions=SqlitePredictionStore(db),
         recommendations=SqliteRecommendationStore(db),
+        segments=SqliteSegmentStore(db),
     )
 
 
@@ -408,6 +420,31 @@ async def open_container(
             )
             if predictions is not None:
                 predictions.also_refit(recommendations)
+        segments = segment_updater = segment_sweeper = None
+        if stores.segments is not None:
+            segments = SegmentService(
+                stores.segments,
+                customer_store,
+                product_store,
+                purchase_store,
+                predictions.for_customers if predictions is not None else None,
+                LocalSegmentWriter(),
+                cache,
+                clock,
+                SegmentSettings(active_window_days=settings.segment_active_days),
+            )
+            if recommendations is not None:
+                recommendations.use_segments(segments.segment_codes)
+            if events.log is not None:
+                segment_updater = SegmentUpdater(
+                    events.log,
+                    segments,
+                    follows=PredictionUpdater.CONSUMER if updater is not None else None,
+                )
+            if settings.segment_sweep_seconds > 0:
+                segment_sweeper = SegmentSweeper(
+                    segments, interval_seconds=settings.segment_sweep_seconds
+                )
         analyst = AnalystService(
             analyst=primary_analyst,
             fallback=LocalAnalyst(),
@@ -415,6 +452,7 @@ async def open_container(
             purchases=purchase_store,
             products=product_store,
             predictions=predictions.for_customer if predictions else _no_predictions,
+            segments=segments.segment_of if segments is not None else None,
             cache=cache,
             usage=ai_usage,
             clock=clock,
@@ -451,6 +489,9 @@ async def open_container(
             prediction_updater=updater,
             analyst=analyst,
             recommendations=recommendations,
+            segments=segments,
+            segment_updater=segment_updater,
+            segment_sweeper=segment_sweeper,
             health=[*stores.health, *([events.kinesis] if events.kinesis else [])],
             outbox_relay=events.outbox_relay,
             event_stream=events.kinesis.stream if events.kinesis is not None else None,
@@ -554,6 +595,7 @@ def create_app(settings: Settings) -> Starlette:
                 predictions=container.predictions,
                 analyst=container.analyst,
                 recommendations=container.recommendations,
+                segments=container.segments,
             )
             relay = None
             if container.relay is not None:
@@ -566,6 +608,15 @@ def create_app(settings: Settings) -> Starlette:
             if container.prediction_updater is not None:
                 updater = asyncio.create_task(
                     container.prediction_updater.run(), name="prediction-updater"
+                )
+            segment_tasks = []
+            if container.segment_updater is not None:
+                segment_tasks.append(
+                    asyncio.create_task(container.segment_updater.run(), name="segment-updater")
+                )
+            if container.segment_sweeper is not None:
+                segment_tasks.append(
+                    asyncio.create_task(container.segment_sweeper.run(), name="segment-sweep")
                 )
             collector = None
             if settings.gc_interval > 0:
@@ -593,6 +644,10 @@ def create_app(settings: Settings) -> Starlette:
                     updater.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await updater
+                for task in segment_tasks:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
                 await hub.close()
 
     async def healthz(request: Request) -> Response:
