@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from adapters.memory.bus import ListenerOverflowError, MemoryBus
-from domain.errors import StoreUnavailableError
+from domain.errors import StoreUnavailableError, ValidationError
+from domain.ports import ReplayWindowExceededError
 
 
 async def test_a_listener_that_falls_behind_is_cut_off_without_slowing_the_others() -> None:
@@ -74,3 +75,36 @@ async def test_listener_counts_report_channels_with_listeners() -> None:
 def test_queue_size_must_be_positive() -> None:
     with pytest.raises(ValueError, match="queue_size"):
         MemoryBus(queue_size=0)
+
+
+async def test_a_cursor_from_another_bus_is_outside_the_replay_window() -> None:
+    earlier, current = MemoryBus(), MemoryBus()
+    cursor = await earlier.append("c", "from an earlier run")
+    await current.append("c", "now")
+    with pytest.raises(ReplayWindowExceededError):
+        await current.read_since("c", cursor, limit=10)
+
+
+async def test_a_cursor_beyond_the_newest_message_is_no_cursor() -> None:
+    bus = MemoryBus()
+    cursor = await bus.append("c", "m")
+    forged = cursor.rsplit("-", 1)[0] + "-99"
+    with pytest.raises(ValidationError):
+        await bus.read_since("c", forged, limit=10)
+
+
+async def test_the_history_is_bounded_and_forgets_keys_with_their_messages() -> None:
+    bus = MemoryBus(history_size=2)
+    start = await bus.latest("c")
+    first = await bus.append("c", "a", key="k1")
+    await bus.append("c", "b", key="k2")
+    await bus.append("c", "c", key="k3")
+    again = await bus.append("c", "a", key="k1")  # k1 left the history: a new message
+    assert again != first
+    with pytest.raises(ReplayWindowExceededError):
+        await bus.read_since("c", start, limit=10)
+
+
+def test_history_size_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="history_size"):
+        MemoryBus(history_size=0)
