@@ -37,7 +37,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from adapters.memory.fanout import Fanout, Messages
-from adapters.redis.connection import RedisOptions, cancellable, open_client
+from adapters.redis.connection import RedisOptions, call_redis, cancellable, open_client
 from domain.errors import StoreUnavailableError, ValidationError
 from domain.ports import ReplayBus, Replayed, ReplayWindowExceededError
 
@@ -399,12 +399,7 @@ class RedisBus(ReplayBus):
             raise ValidationError(f"{cursor!r} is not a replay cursor", field="cursor") from None
 
     async def _call(self, operation: str, call: Any) -> Any:
-        try:
-            return await cancellable(call)
-        except (RedisError, OSError) as e:
-            raise StoreUnavailableError(
-                f"Redis bus {operation} failed at {self._options.safe_url}: {type(e).__name__}: {e}"
-            ) from e
+        return await call_redis(call, f"Redis bus {operation} at {self._options.safe_url}")
 
 
 def _held(

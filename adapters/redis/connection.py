@@ -22,6 +22,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from domain.errors import StoreUnavailableError
 
 T = TypeVar("T")
 
@@ -126,3 +129,12 @@ async def cancellable(call: Awaitable[T]) -> T:
     except asyncio.CancelledError:
         task.cancel()
         raise
+
+
+async def call_redis(call: Awaitable[T], what: str) -> T:
+    """``cancellable(call)``, with Redis failures turned into StoreUnavailableError naming
+    ``what`` failed (a retryable outage to the domain)."""
+    try:
+        return await cancellable(call)
+    except (RedisError, OSError) as e:
+        raise StoreUnavailableError(f"{what} failed: {type(e).__name__}: {e}") from e

@@ -11,10 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
-from adapters.redis.connection import RedisOptions, cancellable
-from domain.errors import StoreUnavailableError
+from adapters.redis.connection import RedisOptions, call_redis
 from domain.ports import RelayLease
 
 _ACQUIRE = """
@@ -75,12 +73,7 @@ class RedisRelayLease(RelayLease):
         return None if value is None else str(value)
 
     async def _call(self, call: Any) -> Any:
-        try:
-            return await cancellable(call)
-        except (RedisError, OSError) as e:
-            raise StoreUnavailableError(
-                f"relay lease at {self._options.safe_url} failed: {type(e).__name__}: {e}"
-            ) from e
+        return await call_redis(call, f"relay lease at {self._options.safe_url}")
 
 
 def _milliseconds(seconds: float) -> int:

@@ -106,7 +106,7 @@ async def test_an_unreachable_redis_fails_opening_and_publishing_loudly() -> Non
     bus = RedisBus(parse_redis_url(f"redis://127.0.0.1:{free_port()}/0"), timeout=0.5)
     with pytest.raises(StoreUnavailableError, match="unreachable"):
         await bus.open()
-    with pytest.raises(StoreUnavailableError, match="publish failed"):
+    with pytest.raises(StoreUnavailableError, match=r"publish at .* failed"):
         await bus.publish("c", "nobody")
     await bus.close()
 

@@ -66,6 +66,20 @@ async def _published(bus: MemoryBus, start: str) -> list[int]:
     return [DomainEvent.from_json(item.message).payload["n"] for item in history]
 
 
+async def _two_relays(
+    log: SqliteEventLog,
+) -> tuple[MemoryBus, MemoryLease, str, EventRelay, EventRelay]:
+    """Relays "a" and "b" over one log and one bus (standing in for a shared one), one lease."""
+    bus, lease = MemoryBus(), MemoryLease()
+    relays = (
+        EventRelay(log, bus, lease=lease, holder="a"),
+        EventRelay(log, bus, lease=lease, holder="b"),
+    )
+    for relay in relays:
+        await relay.start()
+    return bus, lease, await bus.latest(CHANNEL), *relays
+
+
 async def test_without_a_lease_the_relay_publishes_from_the_head_each_event_once(
     log: SqliteEventLog,
 ) -> None:
@@ -81,12 +95,7 @@ async def test_without_a_lease_the_relay_publishes_from_the_head_each_event_once
 
 
 async def test_only_the_lease_holder_publishes_to_a_shared_bus(log: SqliteEventLog) -> None:
-    bus, lease = MemoryBus(), MemoryLease()
-    start = await bus.latest(CHANNEL)
-    first = EventRelay(log, bus, lease=lease, holder="a")
-    second = EventRelay(log, bus, lease=lease, holder="b")
-    await first.start()
-    await second.start()
+    bus, lease, start, first, second = await _two_relays(log)
     await log.append(_events(0, 4))
 
     assert await first.relay_once() == 4
@@ -100,12 +109,7 @@ async def test_only_the_lease_holder_publishes_to_a_shared_bus(log: SqliteEventL
 async def test_a_standby_takes_over_from_the_recorded_position_without_loss_or_repeat(
     log: SqliteEventLog,
 ) -> None:
-    bus, lease = MemoryBus(), MemoryLease()
-    start = await bus.latest(CHANNEL)
-    first = EventRelay(log, bus, lease=lease, holder="a")
-    second = EventRelay(log, bus, lease=lease, holder="b")
-    await first.start()
-    await second.start()
+    bus, lease, start, first, second = await _two_relays(log)
     await log.append(_events(0, 2))
     await first.relay_once()
     await second.relay_once()
@@ -139,11 +143,7 @@ async def test_a_holder_that_lost_the_lease_stops_publishing(log: SqliteEventLog
 
 
 async def test_stopping_hands_the_lease_over_at_once(log: SqliteEventLog) -> None:
-    bus, lease = MemoryBus(), MemoryLease()
-    first = EventRelay(log, bus, lease=lease, holder="a")
-    second = EventRelay(log, bus, lease=lease, holder="b")
-    await first.start()
-    await second.start()
+    _, lease, _, first, second = await _two_relays(log)
     await first.relay_once()
     await first.stop()
     await log.append(_events(0, 1))
