@@ -52,6 +52,7 @@ from adapters.redis.cache import RedisCache
 from adapters.redis.connection import RedisOptions, RedisUrlError, parse_redis_url
 from adapters.redis.lease import RedisRelayLease
 from adapters.sqlite.ai_usage import SqliteAiUsageStore
+from adapters.sqlite.anomalies import SqliteAnomalyStore, SqliteInsightStore
 from adapters.sqlite.database import SqliteDatabase
 from adapters.sqlite.event_log import SqliteEventLog
 from adapters.sqlite.migrations import latest_version
@@ -70,11 +71,13 @@ from domain.clock import Clock, SystemClock
 from domain.errors import DomainError, ValidationError
 from domain.events import DomainEvent
 from domain.ports import (
+    AnomalyStore,
     Cache,
     CustomerStore,
     EventLog,
     EventStream,
     HealthCheck,
+    InsightStore,
     Outbox,
     PredictionStore,
     ProductStore,
@@ -85,6 +88,7 @@ from domain.ports import (
     SegmentStore,
 )
 from domain.services.analyst import AnalystService
+from domain.services.anomalies import AnomalyService
 from domain.services.catalogue import CatalogueService
 from domain.services.customers import CustomerService
 from domain.services.idempotency import Idempotency
@@ -139,6 +143,7 @@ class Container:
     prediction_updater: PredictionUpdater | None = None
     analyst: AnalystService | None = None
     recommendations: RecommendationService | None = None
+    anomalies: AnomalyService | None = None
     segments: SegmentService | None = None
     segment_updater: SegmentUpdater | None = None
     segment_sweeper: SegmentSweeper | None = None
@@ -164,6 +169,8 @@ class _Stores:
     sqlite: SqliteDatabase | None = None
     predictions: PredictionStore | None = None
     recommendations: RecommendationStore | None = None
+    anomalies: AnomalyStore | None = None
+    insights: InsightStore | None = None
     segments: SegmentStore | None = None
     # Events the stores wrote beside their changes, for a relay to move to an external log.
     outbox: Outbox | None = None
@@ -218,6 +225,8 @@ async def _open_stores(settings: Settings, stack: AsyncExitStack) -> _Stores:
         predictions=SqlitePredictionStore(db),
         recommendations=SqliteRecommendationStore(db),
         segments=SqliteSegmentStore(db),
+        anomalies=SqliteAnomalyStore(db),
+        insights=SqliteInsightStore(db),
     )
 
 
@@ -401,8 +410,6 @@ async def open_container(
                     annual_discount_rate=settings.annual_discount_rate,
                 ),
             )
-            if events.log is not None:
-                updater = PredictionUpdater(events.log, predictions)
         else:
             log.warning(
                 "OMNIX_STORE %s keeps no predictions: forecasts are off", settings.store_url
@@ -458,6 +465,22 @@ async def open_container(
             clock=clock,
             ttl_seconds=settings.analysis_ttl_seconds,
         )
+        anomalies = None
+        if stores.anomalies and stores.insights and stores.predictions and predictions:
+            anomalies = AnomalyService(
+                anomalies=stores.anomalies,
+                insights=stores.insights,
+                predictions=stores.predictions,
+                evaluate=predictions.for_customers,
+                customers=customer_store,
+                purchases=purchase_store,
+                products=product_store,
+                clock=clock,
+                analyse=analyst.analyse,
+                analyst_model=analyst.model,
+            )
+        if predictions is not None and events.log is not None:
+            updater = PredictionUpdater(events.log, predictions, hook=anomalies)
         yield Container(
             settings=settings,
             clock=clock,
@@ -492,6 +515,7 @@ async def open_container(
             segments=segments,
             segment_updater=segment_updater,
             segment_sweeper=segment_sweeper,
+            anomalies=anomalies,
             health=[*stores.health, *([events.kinesis] if events.kinesis else [])],
             outbox_relay=events.outbox_relay,
             event_stream=events.kinesis.stream if events.kinesis is not None else None,
@@ -596,6 +620,7 @@ def create_app(settings: Settings) -> Starlette:
                 analyst=container.analyst,
                 recommendations=container.recommendations,
                 segments=container.segments,
+                anomalies=container.anomalies,
             )
             relay = None
             if container.relay is not None:
@@ -608,6 +633,12 @@ def create_app(settings: Settings) -> Starlette:
             if container.prediction_updater is not None:
                 updater = asyncio.create_task(
                     container.prediction_updater.run(), name="prediction-updater"
+                )
+            sweeps = None
+            if container.anomalies is not None and settings.anomaly_sweep_seconds > 0:
+                sweeps = asyncio.create_task(
+                    container.anomalies.run_sweeps(settings.anomaly_sweep_seconds),
+                    name="anomaly-sweeps",
                 )
             segment_tasks = []
             if container.segment_updater is not None:
@@ -644,6 +675,10 @@ def create_app(settings: Settings) -> Starlette:
                     updater.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await updater
+                if sweeps is not None:
+                    sweeps.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await sweeps
                 for task in segment_tasks:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

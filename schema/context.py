@@ -16,6 +16,7 @@ from domain.products import Product
 from domain.purchases import Purchase
 from domain.segments import SegmentAssignment
 from domain.services.analyst import AnalystService
+from domain.services.anomalies import AnomalyService
 from domain.services.catalogue import CatalogueService
 from domain.services.customers import CustomerService
 from domain.services.predictions import PredictionService
@@ -37,6 +38,7 @@ class Services:
     analyst: AnalystService | None = None
     recommendations: RecommendationService | None = None
     segments: SegmentService | None = None
+    anomalies: AnomalyService | None = None
 
 
 class Loaders:

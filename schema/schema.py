@@ -18,7 +18,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from resolvers import analysis, customers, products, purchases
+from resolvers import analysis, anomalies, customers, products, purchases
 from schema.errors import ConflictError, NotFoundError, UserError, ValidationError
 from schema.errors_policy import ErrorPolicy, log_errors
 from schema.fastpath import FastPath
@@ -39,6 +39,9 @@ class Query:
     product = strawberry.field(resolver=products.product, description=_doc(products.product))
     products = strawberry.field(resolver=products.products, description=_doc(products.products))
     ai_usage = strawberry.field(resolver=analysis.ai_usage, description=_doc(analysis.ai_usage))
+    anomalies = strawberry.field(
+        resolver=anomalies.anomalies, description=_doc(anomalies.anomalies)
+    )
 
 
 @strawberry.type

@@ -76,6 +76,7 @@ class Settings:
     annual_discount_rate: float = 0.10
     analysis_ttl_seconds: float = 86_400.0
     ai_prices: str = ""
+    anomaly_sweep_seconds: float = 300.0
     segment_sweep_seconds: float = 3600.0
     segment_active_days: float = 365.0
 
@@ -161,6 +162,10 @@ class Settings:
             )
         if (v := get("SEGMENT_ACTIVE_DAYS")) is not None and v != "":
             values["segment_active_days"] = _float(v, "OMNIX_SEGMENT_ACTIVE_DAYS", 1.0, 3650.0)
+        if (v := get("ANOMALY_SWEEP_SECONDS")) is not None and v != "":
+            values["anomaly_sweep_seconds"] = _float(
+                v, "OMNIX_ANOMALY_SWEEP_SECONDS", 0.0, 7 * 86_400.0
+            )
         if (v := get("ANALYSIS_TTL")) is not None and v != "":
             values["analysis_ttl_seconds"] = _float(v, "OMNIX_ANALYSIS_TTL", 1.0, 30 * 86_400.0)
         if (v := get("RATE_BURST")) is not None and v != "":

@@ -314,7 +314,8 @@ class ChurnRule:
     threshold: float = 0.3
     """Fires when P(alive) goes from at or above this to below it."""
     severity_cuts: tuple[float, float, float] = (0.5, 0.75, 0.9)
-    """Score = 1 - P(alive) / threshold... see :func:`churn_risk`."""
+    """Score = 1 - P(alive) / threshold (how far below it): under 0.5 LOW, then MEDIUM, from
+    0.75 HIGH, from 0.9 CRITICAL."""
     segments: frozenset[str] = frozenset({"AT_RISK", "CANT_LOSE"})
     """A migration into one of these is a churn risk too."""
 

@@ -151,6 +151,7 @@ class AnomalyService:
         self._sales: SalesRateBaseline | None = None
         self._categories: dict[str, str] = {}
         self._lock = asyncio.Lock()
+        self._new: set[str] = set()
         self.stats = AnomalyStats()
 
     # -----------------------------------------------------------------------------------------
@@ -323,6 +324,7 @@ class AnomalyService:
         async with self._lock:
             now = self._clock.now()
             stored: list[Anomaly] = []
+            self._new = set()
             sales = await self._sales_baseline()
             closed = [(None, f) for f in sales.advance(now)]
             state = (SALES_RATE_STATE, json.dumps(sales.to_state()))
@@ -337,10 +339,9 @@ class AnomalyService:
                 if not page.has_next_page:
                     break
                 after = page.end_cursor
-            new = [a for a in stored if a.detected_at == now]
             await self._explain(stored)
             self.stats.sweeps += 1
-            return len(new)
+            return sum(a.id in self._new for a in stored)
 
     async def _sweep_customers(
         self, ids: Sequence[str], now: datetime
@@ -413,9 +414,11 @@ class AnomalyService:
         ]
         if not anomalies and state is None:
             return []
+        known = await self._anomalies.get_many([a.id for a in anomalies])
         stored = await self._anomalies.record(anomalies, state=state)
         self.stats.detected += len(anomalies)
-        self.stats.stored += sum(a.detected_at == now for a in stored)
+        self.stats.stored += sum(a.id not in known for a in stored)
+        self._new.update(a.id for a in stored if a.id not in known)
         return stored
 
     async def _explain(self, anomalies: Sequence[Anomaly]) -> None:
