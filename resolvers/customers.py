@@ -10,6 +10,7 @@ from strawberry.types import Info
 from domain import errors as domain_errors
 from domain.access import Role
 from domain.ids import is_valid_id
+from domain.segments import SegmentCode as DomainSegmentCode
 from schema.context import Context
 from schema.errors import (
     ConflictError,
@@ -20,6 +21,7 @@ from schema.errors import (
     validation_error,
 )
 from schema.types.customers import ConsentInput, Customer, CustomerConnection
+from schema.types.segments import SegmentCode
 
 
 @strawberry.input
@@ -62,13 +64,20 @@ async def customers(
     first: int = 20,
     after: str | None = None,
     search: str | None = None,
+    segment: SegmentCode | None = None,  # type: ignore[valid-type]
 ) -> CustomerConnection:
-    """Customers in registration order. `search` matches name or email and needs the admin role."""
+    """Customers in registration order. `search` matches name or email and needs the admin role;
+    `segment` keeps the customers currently in that segment."""
     principal = info.context.principal
     principal.require(Role.ADMIN, Role.ANALYST, Role.SERVICE)
     if search is not None:
         principal.require(Role.ADMIN)
-    page = await info.context.services.customers.list(first=first, after=after, search=search)
+    page = await info.context.services.customers.list(
+        first=first,
+        after=after,
+        search=search,
+        segment=DomainSegmentCode(segment) if segment is not None else None,
+    )
     return CustomerConnection.from_page(page)
 
 

@@ -18,12 +18,14 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from resolvers import analysis, anomalies, customers, products, purchases
+from resolvers import analysis, customers, products, purchases
+from resolvers import segments as segment_resolvers
 from schema.errors import ConflictError, NotFoundError, UserError, ValidationError
 from schema.errors_policy import ErrorPolicy, log_errors
 from schema.fastpath import FastPath
 from schema.scalars import SCALARS
 from subscriptions import purchases as subscriptions
+from subscriptions import segments as segment_subscriptions
 
 
 def _doc(resolver: Any) -> str | None:
@@ -39,8 +41,20 @@ class Query:
     product = strawberry.field(resolver=products.product, description=_doc(products.product))
     products = strawberry.field(resolver=products.products, description=_doc(products.products))
     ai_usage = strawberry.field(resolver=analysis.ai_usage, description=_doc(analysis.ai_usage))
-    anomalies = strawberry.field(
-        resolver=anomalies.anomalies, description=_doc(anomalies.anomalies)
+    segments = strawberry.field(
+        resolver=segment_resolvers.segments, description=_doc(segment_resolvers.segments)
+    )
+    segment_migrations = strawberry.field(
+        resolver=segment_resolvers.segment_migrations,
+        description=_doc(segment_resolvers.segment_migrations),
+    )
+    migration_matrix = strawberry.field(
+        resolver=segment_resolvers.migration_matrix,
+        description=_doc(segment_resolvers.migration_matrix),
+    )
+    segment_clusters = strawberry.field(
+        resolver=segment_resolvers.segment_clusters,
+        description=_doc(segment_resolvers.segment_clusters),
     )
 
 
@@ -62,6 +76,10 @@ class Subscription:
     purchase_recorded = strawberry.subscription(
         resolver=subscriptions.purchase_recorded,
         description=_doc(subscriptions.purchase_recorded),
+    )
+    segment_changed = strawberry.subscription(
+        resolver=segment_subscriptions.segment_changed,
+        description=_doc(segment_subscriptions.segment_changed),
     )
 
 

@@ -12,6 +12,7 @@ from domain.events import consent_changed, customer_registered
 from domain.ids import new_id
 from domain.pagination import Page, check_page_size
 from domain.ports import CustomerStore, IdempotencyClaim
+from domain.segments import SegmentCode
 from domain.services.idempotency import Idempotency
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
@@ -85,7 +86,14 @@ class CustomerService:
     async def get_many(self, customer_ids: Sequence[str]) -> dict[str, Customer]:
         return await self._store.get_many(customer_ids)
 
-    async def list(self, *, first: int, after: str | None, search: str | None) -> Page[Customer]:
+    async def list(
+        self,
+        *,
+        first: int,
+        after: str | None,
+        search: str | None,
+        segment: SegmentCode | None = None,
+    ) -> Page[Customer]:
         check_page_size(first)
         if search is not None:
             search = search.strip()
@@ -93,7 +101,9 @@ class CustomerService:
                 raise ValidationError(
                     f"search is limited to {MAX_SEARCH_LENGTH} characters", field="search"
                 )
-        return await self._store.list(first=first, after=after, search=search or None)
+        return await self._store.list(
+            first=first, after=after, search=search or None, segment=segment
+        )
 
     async def set_consent(self, customer_id: str, consent: Consent) -> Customer:
         """Replace the customer's consent flags; takes effect on the next request."""

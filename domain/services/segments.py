@@ -214,6 +214,11 @@ class SegmentService:
             for k, text in zip(kpis, texts, strict=True)
         ]
 
+    async def clusters(self) -> tuple[SegmentCluster, ...]:
+        """The behaviour clusters of the current model (none before the first refit)."""
+        model = await self.model()
+        return model.clusters if model is not None else ()
+
     async def _text(self, kpis: SegmentKpis, model: SegmentModel | None) -> SegmentText:
         version = model.version if model else "none"
         key = f"segment-text:v1:{self._writer.name}:{version}:{kpis.segment.value}:{kpis.size}"

@@ -12,11 +12,11 @@ from domain.ports import PurchasePageRequest
 from domain.predictions import ConsumptionStatus as DomainConsumptionStatus
 from schema.context import Context
 from schema.types.analysis import CustomerAnalysis, analysis_of
-from schema.types.anomalies import InsightConnection, insights_of
 from schema.types.pages import PageInfo
 from schema.types.predictions import ConsumptionPattern, CustomerForecast, SocioeconomicProfile
 from schema.types.purchases import PurchaseConnection
 from schema.types.recommendations import Recommendation, RecommendationContext, recommendations_for
+from schema.types.segments import SegmentAssignment
 
 
 @strawberry.type(description="What the customer allowed; everything is opt-in.")
@@ -113,6 +113,14 @@ class Customer:
         return await analysis_of(info, self.id, refresh)
 
     @strawberry.field(
+        description="The customer's segment (RFM scores, behaviour cluster, when and by which "
+        "model it was assigned); null until their first purchase is scored."
+    )
+    async def segment(self, info: Info[Context, None]) -> SegmentAssignment | None:
+        found = await info.context.loaders.segment.load(self.id)
+        return SegmentAssignment.from_domain(found) if found is not None else None
+
+    @strawberry.field(
         description="Products to offer next, best first (`limit` 1..50), each with a score, a "
         "reason and an explanation; `context` (moment, store, basket) re-ranks them. Promotional "
         "offers only with marketing consent. See docs/recommendations.md."
@@ -124,15 +132,6 @@ class Customer:
         context: RecommendationContext | None = None,
     ) -> list[Recommendation]:
         return await recommendations_for(info, self._entity, limit, context)
-
-    @strawberry.field(
-        description="What the analyst wrote about this customer's anomalies, newest first "
-        "(staff only). `first` is 1..100."
-    )
-    async def insights(
-        self, info: Info[Context, None], first: int = 20, after: str | None = None
-    ) -> InsightConnection:
-        return await insights_of(info, self.id, first, after)
 
     @classmethod
     def from_domain(cls, c: DomainCustomer) -> Customer:
