@@ -18,7 +18,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from resolvers import analysis, customers, products, purchases
+from resolvers import analysis, anomalies, customers, products, purchases
 from resolvers import segments as segment_resolvers
 from schema.errors import ConflictError, NotFoundError, UserError, ValidationError
 from schema.errors_policy import ErrorPolicy, log_errors
@@ -55,6 +55,9 @@ class Query:
     segment_clusters = strawberry.field(
         resolver=segment_resolvers.segment_clusters,
         description=_doc(segment_resolvers.segment_clusters),
+    )
+    anomalies = strawberry.field(
+        resolver=anomalies.anomalies, description=_doc(anomalies.anomalies)
     )
 
 

@@ -12,6 +12,7 @@ from domain.ports import PurchasePageRequest
 from domain.predictions import ConsumptionStatus as DomainConsumptionStatus
 from schema.context import Context
 from schema.types.analysis import CustomerAnalysis, analysis_of
+from schema.types.anomalies import InsightConnection, insights_of
 from schema.types.pages import PageInfo
 from schema.types.predictions import ConsumptionPattern, CustomerForecast, SocioeconomicProfile
 from schema.types.purchases import PurchaseConnection
@@ -132,6 +133,15 @@ class Customer:
         context: RecommendationContext | None = None,
     ) -> list[Recommendation]:
         return await recommendations_for(info, self._entity, limit, context)
+
+    @strawberry.field(
+        description="What the analyst wrote about this customer's anomalies, newest first "
+        "(staff only). `first` is 1..100."
+    )
+    async def insights(
+        self, info: Info[Context, None], first: int = 20, after: str | None = None
+    ) -> InsightConnection:
+        return await insights_of(info, self.id, first, after)
 
     @classmethod
     def from_domain(cls, c: DomainCustomer) -> Customer:
