@@ -256,8 +256,8 @@ class OverdueRule:
     """Only staples the model is fairly sure about: an unsure window is wide anyway."""
     grace_share: float = 0.1
     """Days past the late edge, as a share of the usual gap, before it counts."""
-    severity_cuts: tuple[float, float, float] = (0.5, 1.0, 3.0)
-    """Score = days past the late edge / usual gap: half a gap MEDIUM, a whole gap HIGH,
+    severity_cuts: tuple[float, float, float] = (0.75, 1.5, 3.0)
+    """Score = days past the late edge / usual gap: 0.75 of a gap MEDIUM, 1.5 gaps HIGH,
     three gaps CRITICAL."""
 
 

@@ -30,7 +30,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from domain.analysis import CustomerAnalysis
 from domain.analytics.detectors import (
@@ -71,7 +71,7 @@ from domain.ports import (
     PurchasePageRequest,
     PurchaseStore,
 )
-from domain.predictions import ConsumptionPattern, CustomerPredictions
+from domain.predictions import ConsumptionPattern, ConsumptionStatus, CustomerPredictions
 from domain.purchases import Purchase
 
 log = logging.getLogger("omnix.anomalies")
@@ -351,11 +351,13 @@ class AnomalyService:
         stored, current = await asyncio.gather(self._predictions.get_many(ids), self._evaluate(ids))
         found: list[tuple[str | None, Finding]] = []
         for customer_id, predictions in stored.items():
-            for pattern in predictions.consumption:
-                late = overdue(customer_id, _window(pattern), now, rule=self.settings.overdue)
+            evaluated = current.get(customer_id)
+            for pattern in evaluated.consumption if evaluated else ():
+                if pattern.status is not ConsumptionStatus.OVERDUE:
+                    continue
+                late = overdue(customer_id, _usual(pattern), now, rule=self.settings.overdue)
                 if late:
                     found.append((None, late))
-            evaluated = current.get(customer_id)
             if predictions.forecast and evaluated and evaluated.forecast:
                 anchor = max(
                     (p.last_purchased_at for p in predictions.consumption),
@@ -499,6 +501,22 @@ class AnomalyService:
         if not is_valid_id(customer_id):
             raise NotFoundError("customer", customer_id, field="customerId")
         return await self._insights.for_customer(customer_id, first=first, after=after)
+
+
+def _usual(p: ConsumptionPattern) -> StapleWindow:
+    """An OVERDUE staple's unconditional timing: the stored window moves on as days pass
+    without a purchase (it is conditional on the time elapsed), so the sweep measures lateness
+    against the usual gap from the last purchase instead."""
+    usual = p.last_purchased_at + timedelta(days=p.mean_interval_days)
+    return StapleWindow(
+        sku=p.sku,
+        purchases=p.purchases,
+        confidence=p.confidence,
+        last_purchased_at=p.last_purchased_at,
+        next_expected_at=usual,
+        window_low=usual,
+        window_high=usual,
+    )
 
 
 def _shifted(window: StapleWindow, earlier: Sequence[Purchase], sku: str) -> StapleWindow:

@@ -80,7 +80,7 @@ def test_overdue_fires_past_the_window_once_per_cycle() -> None:
 
     assert found is not None
     assert found.kind is AnomalyKind.OVERDUE
-    assert found.severity is Severity.HIGH  # a whole gap past the window
+    assert found.severity is Severity.MEDIUM  # a gap past the window
     later = overdue("cus_1", pattern, T + timedelta(days=20))
     assert later is not None
     assert later.dedup_key == found.dedup_key
