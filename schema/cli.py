@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol, TextIO
 
 from domain.errors import DomainError, ValidationError
 from schema.progress import ProgressBar, count_lines
+from schema.segment_cli import add_segment_parser
 from schema.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -559,6 +560,8 @@ def _parser() -> argparse.ArgumentParser:
         "Purchases recorded afterwards update their customers incrementally (omnix serve).",
     )
     recompute.set_defaults(run=_recompute)
+
+    add_segment_parser(commands)
 
     evaluate = commands.add_parser(
         "evaluate",

@@ -9,7 +9,7 @@ import logging
 
 from domain.events import PURCHASE_RECORDED
 from domain.ports import EventLog
-from domain.services.segments import SegmentService
+from domain.services.segments import Progress, RefitReport, SegmentService
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +52,15 @@ class SegmentUpdater:
             self.position = head
             await self._events.save_checkpoint(self.CONSUMER, head)
 
-    async def refit(self) -> None:
+    async def refit(self, *, progress: Progress | None = None) -> RefitReport:
+        """Refit everyone and move the checkpoint past every event the refit has seen."""
+        self.position = await self._events.checkpoint(self.CONSUMER)
         head = await self._events.head()
-        report = await self._service.refit()
+        report = await self._service.refit(progress=progress)
         if report.model_version is not None and head > self.position:
             self.position = head
             await self._events.save_checkpoint(self.CONSUMER, head)
+        return report
 
     async def process_once(self) -> int:
         """Handle what was appended since the checkpoint (up to the followed consumer's);
