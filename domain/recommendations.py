@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class RecommendationReason(StrEnum):
@@ -48,10 +48,10 @@ class Recommendation:
     promotional: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Neighbour:
+class Neighbour(NamedTuple):
     """A sku bought with another: ``baskets`` holding both, ``confidence`` = P(this | the other),
-    ``lift`` = confidence over this sku's overall basket share."""
+    ``lift`` = confidence over this sku's overall basket share. A tuple: profiles are decoded
+    by the hundred per request."""
 
     sku: str
     baskets: int
@@ -59,8 +59,7 @@ class Neighbour:
     lift: float
 
 
-@dataclass(frozen=True, slots=True)
-class Alike:
+class Alike(NamedTuple):
     """A sku like another by its catalogue description; ``similarity`` in (0, 1]."""
 
     sku: str
@@ -114,8 +113,8 @@ class ItemProfile:
             buyers=d["buyers"],
             repeat_share=d["repeat"],
             first_sold_at=datetime.fromisoformat(d["first"]),
-            bought_with=tuple(Neighbour(s, b, c, lift) for s, b, c, lift in d["with"]),
-            alike=tuple(Alike(s, sim) for s, sim in d["alike"]),
+            bought_with=tuple(map(Neighbour._make, d["with"])),
+            alike=tuple(map(Alike._make, d["alike"])),
             daypart_lift=(daypart[0], daypart[1], daypart[2]),
             weekday_lift=tuple(d["weekday"]),
             store_lift=d["store"],

@@ -416,8 +416,6 @@ async def open_container(
             )
         recommendations = None
         if stores.recommendations is not None:
-            # Segments are wired in once the segment service is part of the container; until
-            # then the segment strategy treats customers with under two baskets as NEW.
             recommendations = RecommendationService(
                 stores.recommendations,
                 product_store,

@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import numpy as np
 from scipy import sparse
@@ -70,7 +71,7 @@ ALGORITHMS = "cooc1-content1-context1"
 
 MAX_LIMIT = 50
 MAX_BASKET = 200
-HISTORY_BASKETS = 50
+HISTORY_BASKETS = 30
 """The newest baskets of a customer read to serve them: favourites, just-bought items."""
 POOL = 60
 """How many of the base's most popular skus, staples and newest skus are candidates."""
@@ -78,6 +79,9 @@ FAVOURITES = 5
 FAVOURITE_CATEGORIES = 3
 NEW_ITEM_DAYS = 60
 MODEL_TTL_SECONDS = 60.0
+PROFILE_CACHE = 50_000
+PRODUCT_TTL_SECONDS = 60.0
+"""Item profiles kept in memory per process (a few KB each)."""
 
 HORIZON_DAYS = 7.0
 """Replenishment scores the probability of buying within this many days."""
@@ -320,15 +324,26 @@ class CustomerView:
     predictions: CustomerPredictions | None
 
 
+Explain = Callable[[], str]
+"""Builds an explanation; only called for the recommendations returned."""
+
+
+def _unexplained() -> str:
+    return ""
+
+
+Due = tuple[ConsumptionPattern, float, Status]
+
+
 @dataclass
 class _Candidate:
-    parts: dict[RecommendationReason, tuple[float, str]] = field(default_factory=dict)
+    parts: dict[RecommendationReason, tuple[float, Explain]] = field(default_factory=dict)
 
-    def offer(self, reason: RecommendationReason, score: float, why: str) -> None:
-        if score > self.parts.get(reason, (0.0, ""))[0]:
+    def offer(self, reason: RecommendationReason, score: float, why: Explain) -> None:
+        if score > self.parts.get(reason, (0.0, _unexplained))[0]:
             self.parts[reason] = (score, why)
 
-    def blended(self) -> tuple[float, RecommendationReason, str]:
+    def blended(self) -> tuple[float, RecommendationReason, Explain]:
         """Noisy-OR of the sources (each a chance the customer takes the item up), and the
         source that contributed most."""
         miss = math.prod(1.0 - s for s, _ in self.parts.values())
@@ -343,16 +358,24 @@ class Recommender:
         self._horizon = horizon_days
 
     @staticmethod
-    def seeds(view: CustomerView, context: RecommendationContext) -> set[str]:
-        """The skus whose profiles lead to candidates: the basket, the history, the cycles."""
+    def seeds(view: CustomerView, context: RecommendationContext, due: Sequence[Due]) -> set[str]:
+        """The skus whose profiles lead to candidates: the basket, the favourites, what is due."""
         found = set(context.basket)
-        found.update(line.sku for p in view.history for line in p.lines)
-        if view.predictions is not None:
-            found.update(p.sku for p in view.predictions.consumption)
+        found.update(_favourites(view.history))
+        found.update(p.sku for p, _, _ in due)
         return found
 
+    def due(self, view: CustomerView, at: datetime) -> list[Due]:
+        """The customer's cycles evaluated at ``at``: each pattern likely to be bought within
+        the horizon, with that probability (times P(alive)) and its status."""
+        return self._replenishment(view, _day(at))
+
     @staticmethod
-    def pool(model: RecommendationModel) -> set[str]:
+    def pool(view: CustomerView, model: RecommendationModel) -> set[str]:
+        """The base's popular, staple and new skus: candidates of the segment strategy, so
+        only read for customers with marketing consent."""
+        if not view.marketing_consent:
+            return set()
         return {*model.popular, *model.staples, *model.newest}
 
     @staticmethod
@@ -374,6 +397,7 @@ class Recommender:
         model: RecommendationModel | None,
         profiles: Mapping[str, ItemProfile],
         products: Mapping[str, Product],
+        due: Sequence[Due] | None = None,
     ) -> list[Recommendation]:
         now = _day(at)
         basket = [s for s in dict.fromkeys(context.basket) if s in products]
@@ -393,24 +417,20 @@ class Recommender:
             for sku in {line.sku for line in purchase.lines}:
                 baskets_with[sku] += 1
                 last_bought[sku] = max(last_bought.get(sku, day), day)
-        favourites = [s for s, _ in baskets_with.most_common(FAVOURITES) if s in products]
+        favourites = [s for s in _favourites(view.history) if s in products]
         categories = Counter(
             products[s].category for s, n in baskets_with.items() for _ in range(n) if s in products
         )
         favourite_categories = {c for c, _ in categories.most_common(FAVOURITE_CATEGORIES)}
 
         # REPLENISHMENT_DUE: the stored cycles, evaluated at ``at``.
-        due = self._replenishment(view, now)
+        if due is None:
+            due = self._replenishment(view, now)
         for pattern, p, status in due:
-            name = _name(products, pattern.sku)
-            ago = now - _day(pattern.last_purchased_at)
-            state = {Status.DUE_SOON: "due", Status.OVERDUE: "overdue", Status.LAPSED: "lapsed"}
             candidate(pattern.sku).offer(
                 RecommendationReason.REPLENISHMENT_DUE,
                 p,
-                f"{name} is {state.get(status, 'coming up')}: bought about every "
-                f"{pattern.mean_interval_days:.0f} days, last {ago:.0f} days ago; "
-                f"{p:.0%} likely within {self._horizon:.0f} days",
+                partial(_why_due, products, pattern, status, now, p, self._horizon),
             )
         due_now = {p.sku for p, _, s in due if s in (Status.DUE_SOON, Status.OVERDUE)}
 
@@ -430,8 +450,7 @@ class Recommender:
                 candidate(n.sku).offer(
                     RecommendationReason.BOUGHT_TOGETHER,
                     weight * n.confidence,
-                    f"bought with {_name(products, seed)} in {n.confidence:.0%} of its baskets "
-                    f"(lift {n.lift:.1f})",
+                    partial(_why_together, products, seed, n),
                 )
 
         # SIMILAR: look-alikes of the favourites the customer has not bought.
@@ -446,8 +465,7 @@ class Recommender:
                 candidate(a.sku).offer(
                     RecommendationReason.SIMILAR,
                     SIMILAR_WEIGHT * a.similarity * math.sqrt(baskets_with[sku] / top),
-                    f"like {_name(products, sku)}, which you buy often "
-                    f"({_shared(products[sku], products[a.sku])})",
+                    partial(_why_similar, products[sku], products[a.sku]),
                 )
 
         # SEGMENT_STRATEGY: promotional, only with marketing consent.
@@ -463,11 +481,11 @@ class Recommender:
                     candidate(sku).offer(
                         RecommendationReason.SEGMENT_STRATEGY,
                         tactic.weight * strength,
-                        f"{tactic.note} ({segment.value.replace('_', ' ').lower()} offer)",
+                        partial(_why_segment, tactic, segment),
                     )
 
         hour_part, day_of_week = self._context_levels(at, model)
-        results: list[Recommendation] = []
+        ranked: list[tuple[float, str, RecommendationReason, Explain, bool]] = []
         in_basket = set(basket)
         for sku, c in candidates.items():
             product = products.get(sku)
@@ -483,22 +501,15 @@ class Recommender:
             score = 1.0 - (1.0 - min(score, 1.0)) ** factor
             if score <= 0.0:
                 continue
-            results.append(
-                Recommendation(
-                    customer_id=view.customer_id,
-                    sku=sku,
-                    score=round(score, 4),
-                    reason=reason,
-                    explanation=why,
-                    promotional=promo_tagged or reason is RecommendationReason.SEGMENT_STRATEGY,
-                )
-            )
-        results.sort(key=lambda r: (-r.score, r.sku))
-        return results[:limit]
+            promotional = promo_tagged or reason is RecommendationReason.SEGMENT_STRATEGY
+            ranked.append((round(score, 4), sku, reason, why, promotional))
+        ranked.sort(key=lambda r: (-r[0], r[1]))
+        return [
+            Recommendation(view.customer_id, sku, score, reason, why(), promotional)
+            for score, sku, reason, why, promotional in ranked[:limit]
+        ]
 
-    def _replenishment(
-        self, view: CustomerView, now: float
-    ) -> list[tuple[ConsumptionPattern, float, Status]]:
+    def _replenishment(self, view: CustomerView, now: float) -> list[Due]:
         if view.predictions is None or not view.predictions.consumption:
             return []
         patterns = [p for p in view.predictions.consumption if p.purchases >= 2]
@@ -585,6 +596,46 @@ def _context_factor(
     return float(min(max(lift**CONTEXT_EXPONENT, low), high))
 
 
+def _favourites(history: Sequence[Purchase]) -> list[str]:
+    """The customer's most bought skus (by baskets), most first."""
+    counts = Counter(sku for p in history for sku in {line.sku for line in p.lines})
+    return [s for s, _ in counts.most_common(FAVOURITES)]
+
+
+_STATES = {Status.DUE_SOON: "due", Status.OVERDUE: "overdue", Status.LAPSED: "lapsed"}
+
+
+def _why_due(
+    products: Mapping[str, Product],
+    pattern: ConsumptionPattern,
+    status: Status,
+    now: float,
+    chance: float,
+    horizon: float,
+) -> str:
+    ago = now - _day(pattern.last_purchased_at)
+    return (
+        f"{_name(products, pattern.sku)} is {_STATES.get(status, 'coming up')}: bought about "
+        f"every {pattern.mean_interval_days:.0f} days, last {ago:.0f} days ago; "
+        f"{chance:.0%} likely within {horizon:.0f} days"
+    )
+
+
+def _why_together(products: Mapping[str, Product], seed: str, n: Neighbour) -> str:
+    return (
+        f"bought with {_name(products, seed)} in {n.confidence:.0%} of its baskets "
+        f"(lift {n.lift:.1f})"
+    )
+
+
+def _why_similar(seed: Product, other: Product) -> str:
+    return f"like {seed.name}, which you buy often ({_shared(seed, other)})"
+
+
+def _why_segment(tactic: Tactic, segment: SegmentCode) -> str:
+    return f"{tactic.note} ({segment.value.replace('_', ' ').lower()} offer)"
+
+
 def _name(products: Mapping[str, Product], sku: str) -> str:
     product = products.get(sku)
     return product.name if product is not None else sku
@@ -638,6 +689,10 @@ class RecommendationService:
         self._model: RecommendationModel | None = None
         self._model_read_at = -math.inf
         self.last_fit: FitReport | None = None
+        self._cache: dict[str, ItemProfile] = {}
+        self._cached_version: str | None = None
+        self._product_cache: dict[str, Product] = {}
+        self._products_read_at = -math.inf
 
     def use_segments(self, segments: SegmentSource) -> None:
         self._segments = segments
@@ -715,10 +770,34 @@ class RecommendationService:
         )
 
     async def _profiles(self, version: str, skus: Sequence[str]) -> dict[str, ItemProfile]:
-        return await self._store.items(version, skus)
+        """Profiles never change within a version, so they are kept once read."""
+        if version != self._cached_version:
+            self._cache.clear()
+            self._cached_version = version
+        found = {s: p for s in skus if (p := self._cache.get(s)) is not None}
+        missing = [s for s in skus if s not in found]
+        if missing:
+            read = await self._store.items(version, missing)
+            if len(self._cache) + len(read) > PROFILE_CACHE:
+                self._cache.clear()
+            self._cache.update(read)
+            found.update(read)
+        return found
 
     async def _catalogue(self, skus: Sequence[str]) -> dict[str, Product]:
-        return await self._products.get_many(skus)
+        """Product descriptions (name, category, tier, tags) kept for up to a minute: the
+        recommender reads a couple of hundred per request and the catalogue rarely changes.
+        The API resolves each recommended product afresh."""
+        if time.monotonic() - self._products_read_at >= PRODUCT_TTL_SECONDS:
+            self._product_cache.clear()
+            self._products_read_at = time.monotonic()
+        found = {s: p for s in skus if (p := self._product_cache.get(s)) is not None}
+        missing = [s for s in skus if s not in found]
+        if missing:
+            read = await self._products.get_many(missing)
+            self._product_cache.update(read)
+            found.update(read)
+        return found
 
 
 async def _no_segments(customer_ids: Sequence[str]) -> Mapping[str, SegmentCode]:
@@ -745,16 +824,18 @@ async def recommend_with(
 ) -> list[Recommendation]:
     """Read what scoring one customer needs (the seeds' profiles, then the candidates' profiles
     and products: keyed reads, never a scan) and score."""
-    seeds = recommender.seeds(view, context)
+    due = recommender.due(view, at)
+    seeds = recommender.seeds(view, context, due)
     profiles: dict[str, ItemProfile] = {}
     if model is not None:
-        first = seeds | recommender.pool(model)
+        first = seeds | recommender.pool(view, model)
         profiles.update(await profiles_of(model.version, sorted(first)))
         more = recommender.reached(seeds, profiles) - first
         if more:
             profiles.update(await profiles_of(model.version, sorted(more)))
-    products = dict(await products_of(sorted(seeds | set(profiles))))
-    return recommender.recommend(view, context, at, limit, model, profiles, products)
+    history = {line.sku for p in view.history for line in p.lines}
+    products = dict(await products_of(sorted(seeds | history | set(profiles))))
+    return recommender.recommend(view, context, at, limit, model, profiles, products, due)
 
 
 # -------------------------------------------------------------------------------------------
