@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import re
 from collections.abc import Awaitable, Callable
 from functools import lru_cache
+from random import getrandbits
 from typing import Any
 
 import orjson
@@ -84,11 +84,33 @@ def negotiate(accept: str | None) -> str | None:
     return best[2] if best else None
 
 
-def _wants_ide(request: Request) -> bool:
+Headers = dict[bytes, bytes]
+
+
+def _headers(request: Request) -> Headers:
+    """The request's headers by (lowercase) name, read once; the first of a repeated header
+    wins, as with Starlette's ``Headers.get``."""
+    raw = request.scope["headers"]
+    return dict(reversed(raw if isinstance(raw, list) else list(raw)))
+
+
+def _header(headers: Headers, name: bytes) -> str | None:
+    value = headers.get(name)
+    return None if value is None else value.decode("latin-1")
+
+
+def new_request_id() -> str:
+    """24 hex digits from the process's generator (seeded by the OS): unique enough to find a
+    request in the logs, without os.urandom's system call, which releases the GIL on every
+    request and so hands it to a store thread mid-request."""
+    return f"{getrandbits(96):024x}"
+
+
+def _wants_ide(request: Request, headers: Headers) -> bool:
     return (
         request.method == "GET"
         and "query" not in request.query_params
-        and "text/html" in request.headers.get("accept", "")
+        and "text/html" in (_header(headers, b"accept") or "")
     )
 
 
@@ -104,7 +126,7 @@ def _json_param(raw: str | None, name: str) -> dict[str, Any] | None:
     return value
 
 
-async def _read_params(request: Request) -> dict[str, Any]:
+async def _read_params(request: Request, headers: Headers) -> dict[str, Any]:
     if request.method == "GET":
         q = request.query_params
         return {
@@ -113,7 +135,7 @@ async def _read_params(request: Request) -> dict[str, Any]:
             "variables": _json_param(q.get("variables"), "variables"),
             "extensions": _json_param(q.get("extensions"), "extensions"),
         }
-    content_type = request.headers.get("content-type")
+    content_type = _header(headers, b"content-type")
     if not content_type:
         raise RequestError(415, "POST needs Content-Type: application/json")
     media, *params = [p.strip().lower() for p in content_type.split(";")]
@@ -122,7 +144,7 @@ async def _read_params(request: Request) -> dict[str, Any]:
     for param in params:
         if param.startswith("charset=") and param[8:].strip('"') not in ("utf-8", "utf8"):
             raise RequestError(415, "only the utf-8 charset is supported")
-    length = request.headers.get("content-length")
+    length = _header(headers, b"content-length")
     if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
         raise RequestError(413, "request body too large")
     body = await request.body()
@@ -189,17 +211,18 @@ def graphql_endpoint(
 
     async def endpoint(request: Request) -> Response:
         services: Services = request.app.state.services
-        incoming = request.headers.get("x-request-id")
-        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else os.urandom(12).hex()
-        if ide_html is not None and _wants_ide(request):
+        headers = _headers(request)
+        incoming = _header(headers, b"x-request-id")
+        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else new_request_id()
+        if ide_html is not None and _wants_ide(request, headers):
             return HTMLResponse(ide_html)
-        media = negotiate(request.headers.get("accept"))
+        media = negotiate(_header(headers, b"accept"))
         if media is None:
             return _error_response(
                 406, f"acceptable media types: {GRAPHQL_RESPONSE}, {JSON}", JSON, request_id
             )
         try:
-            principal = authenticator.authenticate(request.headers.get("authorization"))
+            principal = authenticator.authenticate(_header(headers, b"authorization"))
         except AuthenticationError as e:
             return _error_response(
                 401, str(e), media, request_id, {"www-authenticate": 'Bearer realm="omnix"'}
@@ -218,7 +241,7 @@ def graphql_endpoint(
                     {"retry-after": str(max(1, math.ceil(wait)))},
                 )
         try:
-            query, operation_name, variables = _check_params(await _read_params(request))
+            query, operation_name, variables = _check_params(await _read_params(request, headers))
         except RequestError as e:
             return _error_response(e.status, e.message, media, request_id, e.headers)
 

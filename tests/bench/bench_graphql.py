@@ -6,7 +6,9 @@ endpoint that returns the same response bytes with no per-request work. A second
 with OMNIX_COMPILED_QUERIES=false runs the same query on strawberry's own executor, so the
 compiled path's gain is measured in the same run. Every server runs under uvicorn with one worker
 pinned to one core; wrk drives them from the other core. Rounds alternate between the servers so
-drift on the machine affects all alike; medians and per-round ratios are reported.
+drift on the machine affects all alike; medians and per-round ratios are reported. Each
+server's CPU time per request (user + system, all threads, from /proc) is reported beside its
+rate: on a machine shared with other work it varies far less than requests/s.
 
     make bench            # or: .venv/bin/python tests/bench/bench_graphql.py [--rounds 5 --seconds 5]
 """
@@ -89,17 +91,27 @@ def uvicorn(app: list[str], port: int, env: dict[str, str]) -> subprocess.Popen[
     return subprocess.Popen(cmd, env={**os.environ, **env})
 
 
-def wrk(url: str, lua: Path, seconds: int, connections: int) -> tuple[float, str]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads included (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, lua: Path, seconds: int, connections: int, pid: int) -> tuple[float, float, str]:
+    """Requests/s, the server's CPU microseconds per request, and the p99 latency."""
+    before = cpu_seconds(pid)
     out = subprocess.run(
         ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
          "-s", str(lua), url],
         check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
+    used = cpu_seconds(pid) - before
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    count = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     p99 = re.search(r"99%\s+(\S+)", out)
     if "Non-2xx" in out:
         raise SystemExit(f"non-2xx responses during the run:\n{out}")
-    return rate, p99.group(1) if p99 else "?"
+    return rate, 1e6 * used / max(count, 1), p99.group(1) if p99 else "?"
 
 
 def main() -> int:
@@ -166,15 +178,22 @@ def main() -> int:
 
             print(f"query: customer {customer} with 20 purchases, {lines} lines, "
                   f"{len(expected)} response bytes")  # fmt: skip
-            servers = (("omnix", omnix_url), ("strawberry", slow_url), ("plain", plain_url))
-            for _, url in servers:
-                wrk(url, lua, 2, args.connections)  # warm-up
-            rates: dict[str, list[float]] = {name: [] for name, _ in servers}
+            servers = (
+                ("omnix", omnix_url, omnix.pid),
+                ("strawberry", slow_url, slow.pid),
+                ("plain", plain_url, plain.pid),
+            )
+            for _, url, pid in servers:
+                wrk(url, lua, 2, args.connections, pid)  # warm-up
+            rates: dict[str, list[float]] = {name: [] for name, _, _ in servers}
+            cpu: dict[str, list[float]] = {name: [] for name, _, _ in servers}
             for n in range(args.rounds):
-                for name, url in servers:
-                    rate, p99 = wrk(url, lua, args.seconds, args.connections)
+                for name, url, pid in servers:
+                    rate, micros, p99 = wrk(url, lua, args.seconds, args.connections, pid)
                     rates[name].append(rate)
-                    print(f"round {n + 1} {name:10s} {rate:9.1f} req/s  p99 {p99}")
+                    cpu[name].append(micros)
+                    print(f"round {n + 1} {name:10s} {rate:9.1f} req/s  "
+                          f"{micros:7.1f} CPU us/request  p99 {p99}")  # fmt: skip
             plain_rate = statistics.median(rates["plain"])
             compiled = statistics.median(
                 o / p for o, p in zip(rates["omnix"], rates["plain"], strict=True)
@@ -187,6 +206,13 @@ def main() -> int:
                       f"{plain_rate:.1f} req/s, ratio {rate / plain_rate:.3f}; per round "
                       + ", ".join(f"{r:.3f}" for r in paired)
                       + f" (median {statistics.median(paired):.3f})")  # fmt: skip
+            # CPU time per request counts the work each server does, whatever else the machine
+            # runs: its ratio is the steadier figure on a shared machine.
+            plain_cpu = statistics.median(cpu["plain"])
+            for name in ("omnix", "strawberry"):
+                micros = statistics.median(cpu[name])
+                print(f"{name}: median {micros:.1f} CPU us/request against plain Starlette "
+                      f"{plain_cpu:.1f}, ratio {plain_cpu / micros:.3f}")  # fmt: skip
             verdict = "met" if compiled >= BAR else "MISSED"
             print(
                 f"bar: compiled path at least {BAR} of plain Starlette: {verdict} ({compiled:.3f})"
