@@ -258,7 +258,7 @@ def fit(
             sku=sku_names[i],
             baskets=int(stats.baskets[i]),
             buyers=int(stats.buyers[i]),
-            repeat_share=float(stats.repeat_share[i]),
+            repeat_share=round(float(stats.repeat_share[i]), 4),
             first_sold_at=_moment(float(stats.first_sold_at[i]) - offset),
             bought_with=tuple(
                 Neighbour(
