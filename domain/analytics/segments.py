@@ -42,6 +42,13 @@ FEATURES = (
 """The K-means features, in column order."""
 
 QUANTILES = (0.2, 0.4, 0.6, 0.8)
+NEW_TENURE_DAYS = 60.0
+"""NEW is for customers whose first purchase is this recent; an old customer who buys little
+but bought lately is PROMISING instead."""
+MIN_RECENCY_CUTS = (7.0, 14.0, 30.0, 60.0)
+"""The recency cuts are never finer than these (days): a grocery base's recency quantiles lie a
+day or two apart, which would move a regular weekly shopper across bands every other day and
+flood the migration log with moves that mean nothing."""
 DEFAULT_ACTIVE_WINDOW_DAYS = 365.0
 K_CANDIDATES = tuple(range(2, 9))
 SILHOUETTE_SAMPLE = 4_000
@@ -63,6 +70,8 @@ GRID: tuple[tuple[SegmentCode, ...], ...] = (
 """The named segment of each (R, FM) pair, FM being the mean of F and M rounded half up.
 Rows are recency scores 1..5, columns FM scores 1..5 (docs/segments.md explains the map)."""
 
+_NEW = SEGMENTS.index(SegmentCode.NEW)
+_PROMISING = SEGMENTS.index(SegmentCode.PROMISING)
 _GRID_INDEX = np.array([[SEGMENTS.index(code) for code in row] for row in GRID], dtype=np.int8)
 
 
@@ -127,17 +136,22 @@ def feature_matrix(behaviour: BehaviourArrays, now_day: float) -> FloatArray:
     return matrix
 
 
-def rfm_boundaries(features: FloatArray, active_window_days: float) -> Boundaries:
+def rfm_boundaries(
+    features: FloatArray,
+    active_window_days: float,
+    min_recency_cuts: tuple[float, ...] = MIN_RECENCY_CUTS,
+) -> Boundaries:
     """Quantile cuts over the customers who bought within ``active_window_days`` (everyone,
     when nobody did): lapsed customers would otherwise stretch the recency scale until a
-    customer idle for months still scored as recent."""
+    customer idle for months still scored as recent. Recency cuts are floored at
+    ``min_recency_cuts``."""
     active = features[:, 0] <= active_window_days
     base = features[active] if active.any() else features
     if len(base) == 0:
         base = np.zeros((1, len(FEATURES)))
     cuts = np.quantile(base[:, :3], QUANTILES, axis=0)  # (4, 3)
     return Boundaries(
-        recency_days=np.ascontiguousarray(cuts[:, 0]),
+        recency_days=np.maximum(cuts[:, 0], np.asarray(min_recency_cuts, dtype=np.float64)),
         frequency=np.ascontiguousarray(cuts[:, 1]),
         monetary_cents=np.ascontiguousarray(cuts[:, 2]),
     )
@@ -156,7 +170,9 @@ def rfm_scores(features: FloatArray, boundaries: Boundaries) -> Scores:
     monetary = (1 + np.searchsorted(boundaries.monetary_cents, features[:, 2], side="left")).astype(
         np.int8
     )
-    return Scores(recency, frequency, monetary, named_segments(recency, frequency, monetary))
+    segment = named_segments(recency, frequency, monetary)
+    segment[(segment == _NEW) & (features[:, 3] > NEW_TENURE_DAYS)] = _PROMISING
+    return Scores(recency, frequency, monetary, segment)
 
 
 def named_segments(

@@ -53,6 +53,7 @@ def test_scores_follow_the_boundaries_of_the_active_base() -> None:
     both = np.vstack([features, lapsed])
     cuts = rfm_boundaries(both, active_window_days=365.0)
     assert np.allclose(cuts.recency_days, rfm_boundaries(features, 365.0).recency_days)
+    assert (cuts.recency_days >= (7, 14, 30, 60)).all()
     scores = rfm_scores(both, cuts)
     assert set(np.unique(scores.recency[: len(features)])) == {1, 2, 3, 4, 5}
     assert (scores.recency[len(features) :] == 1).all()
