@@ -31,6 +31,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Messag
 from adapters.bedrock.analyst import BedrockAnalyst
 from adapters.bedrock.config import parse_bedrock_url, parse_price_table, price_for
 from adapters.bedrock.prompts import load_prompt
+from adapters.dynamodb.anomalies import DynamoAnomalyStore, DynamoInsightStore
 from adapters.dynamodb.client import DynamoClient
 from adapters.dynamodb.config import DynamoConfig, DynamoConfigError
 from adapters.dynamodb.outbox import DynamoOutbox
@@ -205,6 +206,8 @@ async def _open_stores(settings: Settings, stack: AsyncExitStack) -> _Stores:
             predictions=DynamoPredictionStore(client),
             recommendations=DynamoRecommendationStore(client),
             segments=DynamoSegmentStore(client),
+            anomalies=DynamoAnomalyStore(client),
+            insights=DynamoInsightStore(client),
         )
     if scheme != "sqlite":
         raise SettingsError(
