@@ -24,6 +24,7 @@ from schema.errors import ConflictError, NotFoundError, UserError, ValidationErr
 from schema.errors_policy import ErrorPolicy, log_errors
 from schema.fastpath import FastPath
 from schema.scalars import SCALARS
+from subscriptions import anomalies as anomaly_subscriptions
 from subscriptions import purchases as subscriptions
 from subscriptions import segments as segment_subscriptions
 
@@ -83,6 +84,14 @@ class Subscription:
     segment_changed = strawberry.subscription(
         resolver=segment_subscriptions.segment_changed,
         description=_doc(segment_subscriptions.segment_changed),
+    )
+    anomalies = strawberry.subscription(
+        resolver=anomaly_subscriptions.anomalies,
+        description=_doc(anomaly_subscriptions.anomalies),
+    )
+    customer_insights = strawberry.subscription(
+        resolver=anomaly_subscriptions.customer_insights,
+        description=_doc(anomaly_subscriptions.customer_insights),
     )
 
 

@@ -502,6 +502,21 @@ class AnomalyService:
             raise NotFoundError("customer", customer_id, field="customerId")
         return await self._insights.for_customer(customer_id, first=first, after=after)
 
+    async def anomalies_after(
+        self, position: int, *, limit: int, min_severity: Severity | None = None
+    ) -> list[Anomaly]:
+        """Stored anomalies after ``position``, oldest first, at least ``min_severity``: what a
+        subscriber that last saw ``position`` missed (0: from the beginning)."""
+        check_page_size(limit)
+        return await self._anomalies.after(position, limit=limit, min_severity=min_severity)
+
+    async def insights_after(
+        self, position: int, *, limit: int, customer_id: str | None = None
+    ) -> list[Insight]:
+        """Stored insights after ``position``, oldest first, of one customer or of all."""
+        check_page_size(limit)
+        return await self._insights.after(position, limit=limit, customer_id=customer_id)
+
 
 def _usual(p: ConsumptionPattern) -> StapleWindow:
     """An OVERDUE staple's unconditional timing: the stored window moves on as days pass

@@ -13,7 +13,8 @@ from domain.anomalies import Anomaly as DomainAnomaly
 from domain.anomalies import AnomalyKind as DomainAnomalyKind
 from domain.anomalies import Insight as DomainInsight
 from domain.anomalies import Severity as DomainSeverity
-from domain.pagination import Page
+from domain.errors import ValidationError
+from domain.pagination import Page, decode_cursor, encode_cursor
 from domain.services.anomalies import AnomalyService
 from schema.context import Context
 from schema.types.pages import PageInfo
@@ -30,6 +31,26 @@ strawberry.enum(
 )
 
 STAFF = (Role.ADMIN, Role.ANALYST, Role.SERVICE)
+
+ANOMALY_STREAM = "anomalies.since"
+INSIGHT_STREAM = "insights.since"
+
+
+def since_cursor(stream: str, position: int) -> str:
+    """The opaque ``since`` cursor of the item stored at ``position`` in ``stream``."""
+    return encode_cursor(stream, [position])
+
+
+def since_position(stream: str, cursor: str) -> int:
+    """The store position a ``since`` cursor of ``stream`` names; anything else (another
+    stream's cursor, a page cursor, garbage) is INVALID_CURSOR."""
+    try:
+        value = decode_cursor(stream, cursor)
+    except ValidationError as e:
+        raise ValidationError(e.message, field="since", code=e.code) from e
+    if len(value) != 1 or type(value[0]) is not int or value[0] < 1:
+        raise ValidationError("malformed cursor", field="since", code="INVALID_CURSOR")
+    return value[0]
 
 
 def anomaly_service(info: Info[Context, None]) -> AnomalyService:
@@ -64,8 +85,9 @@ class Anomaly:
     evidence: list[Evidence]
     detected_at: datetime
     source_event_id: str | None
-    position: str = strawberry.field(
-        description="The order in which anomalies were stored: a replay cursor."
+    position: str = strawberry.field(description="The order in which anomalies were stored.")
+    cursor: str = strawberry.field(
+        description="Pass as `since` to the `anomalies` subscription to resume after this one."
     )
 
     @classmethod
@@ -85,6 +107,7 @@ class Anomaly:
             detected_at=a.detected_at,
             source_event_id=a.source_event_id,
             position=str(a.position),
+            cursor=since_cursor(ANOMALY_STREAM, a.position),
         )
 
 
@@ -108,8 +131,10 @@ class Insight:
     anomaly_id: strawberry.ID | None
     created_at: datetime
     model: str = strawberry.field(description="The analyst that wrote it.")
-    position: str = strawberry.field(
-        description="The order in which insights were stored: a replay cursor."
+    position: str = strawberry.field(description="The order in which insights were stored.")
+    cursor: str = strawberry.field(
+        description="Pass as `since` to the `customerInsights` subscription to resume after "
+        "this one."
     )
 
     @classmethod
@@ -121,6 +146,7 @@ class Insight:
             created_at=i.created_at,
             model=i.model,
             position=str(i.position),
+            cursor=since_cursor(INSIGHT_STREAM, i.position),
         )
 
 
