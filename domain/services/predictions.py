@@ -54,7 +54,6 @@ from domain.ports import (
     EventLog,
     PredictionStore,
     ProductStore,
-    PurchasePageRequest,
     PurchaseStore,
 )
 from domain.predictions import (
@@ -81,6 +80,8 @@ from domain.services.forecasting import (
     Transactions,
     forecast,
 )
+from domain.services.reading import all_customers, all_products, histories
+from domain.services.tailing import run_consumer
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +89,6 @@ ALGORITHMS = "cycles1-bgnbd1-gg1-profile1"
 """Names the algorithms behind a model version; change it whenever a model's maths changes."""
 
 SECONDS_PER_DAY = 86_400.0
-PAGE = 100
-CUSTOMERS_PER_READ = 50
 SAVE_CHUNK = 500
 
 _STATUS = {
@@ -308,48 +307,15 @@ class PredictionService:
     # ---------------------------------------------------------------------------------------
 
     async def _all_products(self) -> list[Product]:
-        products: list[Product] = []
-        after: str | None = None
-        while True:
-            page = await self._products.list(first=PAGE, after=after, category=None)
-            products.extend(page.items)
-            if not page.has_next_page:
-                return products
-            after = page.end_cursor
+        return await all_products(self._products)
 
     async def _all_customers(self, progress: Progress) -> list[Customer]:
-        total = await self._customers.count()
-        customers: list[Customer] = []
-        after: str | None = None
-        while True:
-            page = await self._customers.list(first=PAGE, after=after, search=None)
-            customers.extend(page.items)
-            progress("reading", len(customers), total)
-            if not page.has_next_page:
-                return customers
-            after = page.end_cursor
+        return await all_customers(self._customers, progress)
 
     async def _histories(
         self, customer_ids: Sequence[str], progress: Progress | None = None
     ) -> dict[str, list[Purchase]]:
-        """Every purchase of each customer, a few customers per round trip."""
-        histories: dict[str, list[Purchase]] = {cid: [] for cid in customer_ids}
-        for start in range(0, len(customer_ids), CUSTOMERS_PER_READ):
-            cursors: dict[str, str | None] = dict.fromkeys(
-                customer_ids[start : start + CUSTOMERS_PER_READ]
-            )
-            while cursors:
-                requests = [PurchasePageRequest(c, PAGE, after) for c, after in cursors.items()]
-                pages = await self._purchases.list_for_customers(requests)
-                following: dict[str, str | None] = {}
-                for request, page in zip(requests, pages, strict=True):
-                    histories[request.customer_id].extend(page.items)
-                    if page.has_next_page:
-                        following[request.customer_id] = page.end_cursor
-                cursors = following
-            if progress is not None:
-                progress("reading", min(start + CUSTOMERS_PER_READ, len(customer_ids)), 0)
-        return histories
+        return await histories(self._purchases, customer_ids, progress)
 
 
 MAX_DAYS = 3650
@@ -865,26 +831,7 @@ class PredictionUpdater:
     async def run(self) -> None:
         """Start (see :meth:`start`), then update until cancelled; a failure is logged and
         retried with backoff, never skipped."""
-        backoff = 0.1
-        while True:
-            try:
-                await self.start()
-                break
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("prediction updater could not start; retrying")
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
-        backoff = 0.1
-        while True:
-            try:
-                if await self.process_once() < self._batch_size:
-                    await self._events.wait(after=self.position, timeout=self._poll_interval)
-                backoff = 0.1
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("prediction update failed at position %s; retrying", self.position)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
+        await run_consumer(
+            self, self._events, name="prediction", batch_size=self._batch_size,
+            poll_interval=self._poll_interval,
+        )  # fmt: skip

@@ -9,7 +9,9 @@ import logging
 
 from domain.events import PURCHASE_RECORDED
 from domain.ports import EventLog
-from domain.services.segments import Progress, RefitReport, SegmentService
+from domain.services.reading import Progress
+from domain.services.segments import RefitReport, SegmentService
+from domain.services.tailing import run_consumer
 
 log = logging.getLogger(__name__)
 
@@ -83,29 +85,10 @@ class SegmentUpdater:
 
     async def run(self) -> None:
         """Start, then update until cancelled; a failure is logged and retried with backoff."""
-        backoff = 0.1
-        while True:
-            try:
-                await self.start()
-                break
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("segment updater could not start; retrying")
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
-        backoff = 0.1
-        while True:
-            try:
-                if await self.process_once() < self._batch_size:
-                    await self._events.wait(after=self.position, timeout=self._poll_interval)
-                backoff = 0.1
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("segment update failed at position %s; retrying", self.position)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
+        await run_consumer(
+            self, self._events, name="segment", batch_size=self._batch_size,
+            poll_interval=self._poll_interval,
+        )  # fmt: skip
 
 
 class SegmentSweeper:

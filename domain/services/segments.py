@@ -54,7 +54,6 @@ from domain.ports import (
     Cache,
     CustomerStore,
     ProductStore,
-    PurchasePageRequest,
     PurchaseStore,
     SegmentStore,
     SegmentWriter,
@@ -80,6 +79,13 @@ from domain.segments import (
     SegmentSummary,
     SegmentText,
 )
+from domain.services.reading import (
+    CUSTOMERS_PER_READ,
+    Progress,
+    all_customers,
+    all_products,
+    histories,
+)
 
 log = logging.getLogger(__name__)
 
@@ -87,15 +93,10 @@ ALGORITHMS = "rfm1-kmeans1"
 """Names the algorithms behind a model version; change it whenever the maths changes."""
 
 SECONDS_PER_DAY = 86_400.0
-PAGE = 100
-CUSTOMERS_PER_READ = 50
 SAVE_CHUNK = 500
 SCAN_PAGE = 500
 STAPLE_MIN_PURCHASES = 3
 TEXT_TTL_SECONDS = 24 * 3600.0
-
-Progress = Callable[[str, int, int], None]
-"""``progress(stage, done, total)``: stages are ``reading``, ``computing`` and ``saving``."""
 
 PredictionLookup = Callable[[Sequence[str]], Awaitable[dict[str, CustomerPredictions]]]
 """Stored predictions of some customers (PredictionService.for_customers)."""
@@ -391,26 +392,10 @@ class SegmentService:
     # ---------------------------------------------------------------------------------------
 
     async def _all_products(self) -> list[Product]:
-        products: list[Product] = []
-        after: str | None = None
-        while True:
-            page = await self._products.list(first=PAGE, after=after, category=None)
-            products.extend(page.items)
-            if not page.has_next_page:
-                return products
-            after = page.end_cursor
+        return await all_products(self._products)
 
     async def _all_customers(self, progress: Progress) -> list[Customer]:
-        total = await self._customers.count()
-        customers: list[Customer] = []
-        after: str | None = None
-        while True:
-            page = await self._customers.list(first=PAGE, after=after, search=None)
-            customers.extend(page.items)
-            progress("reading", len(customers), total)
-            if not page.has_next_page:
-                return customers
-            after = page.end_cursor
+        return await all_customers(self._customers, progress)
 
     async def _behaviour(
         self,
@@ -424,26 +409,13 @@ class SegmentService:
         predictions: dict[str, CustomerPredictions] = {}
         for start in range(0, len(ids), CUSTOMERS_PER_READ):
             chunk = ids[start : start + CUSTOMERS_PER_READ]
-            purchases.extend(await self._histories(chunk))
+            for history in (await histories(self._purchases, chunk)).values():
+                purchases.extend(history)
             if self._predictions is not None:
                 predictions.update(await self._predictions(chunk))
             if progress is not None:
                 progress("reading", min(start + CUSTOMERS_PER_READ, len(ids)), len(ids))
         return await asyncio.to_thread(_summarise, products, customers, purchases, predictions)
-
-    async def _histories(self, customer_ids: Sequence[str]) -> list[Purchase]:
-        found: list[Purchase] = []
-        cursors: dict[str, str | None] = dict.fromkeys(customer_ids)
-        while cursors:
-            requests = [PurchasePageRequest(c, PAGE, after) for c, after in cursors.items()]
-            pages = await self._purchases.list_for_customers(requests)
-            following: dict[str, str | None] = {}
-            for request, page in zip(requests, pages, strict=True):
-                found.extend(page.items)
-                if page.has_next_page:
-                    following[request.customer_id] = page.end_cursor
-            cursors = following
-        return found
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
