@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -234,6 +234,18 @@ class RunningApp:
         ]
         assert nodes, "the catalogue is empty: use the seeded_app fixture"
         return str(nodes[0]["sku"])
+
+
+def eventually(check: Callable[[], Any], what: str, app: RunningApp, seconds: float = 60.0) -> Any:
+    """Poll ``check`` every 250 ms until it returns something true, which is returned; fail
+    with ``what`` and the server log after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.25)
+    pytest.fail(f"{what} within {seconds:.0f} s\n--- server log ---\n{app.log()}")
 
 
 def wait_until_ready(process: subprocess.Popen[bytes], base_url: str, log_path: Path) -> int | None:

@@ -5,19 +5,16 @@ moments, and ``omnix recompute`` refits from the command line."""
 from __future__ import annotations
 
 import subprocess
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .harness import REPO_ROOT, RunningApp, app_environment, omnix_command, seed
+from .harness import REPO_ROOT, RunningApp, app_environment, eventually, omnix_command, seed
 
 pytestmark = pytest.mark.e2e
 
-WAIT_SECONDS = 60.0
 
 CUSTOMER = """
 query Predictions($id: ID!) {
@@ -31,16 +28,6 @@ query Predictions($id: ID!) {
   }
 }
 """
-
-
-def eventually(check: Callable[[], Any], what: str, app: RunningApp) -> Any:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.25)
-    pytest.fail(f"{what} within {WAIT_SECONDS:.0f} s\n--- server log ---\n{app.log()}")
 
 
 def first_customer(app: RunningApp) -> str:

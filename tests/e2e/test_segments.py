@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from .harness import NodeRunner, RunningApp
+from .harness import NodeRunner, RunningApp, eventually
 
 pytestmark = pytest.mark.e2e
 
-WAIT_SECONDS = 60.0
 
 SEGMENTS = """
 { segments { code name description strategy { offer avoid } size
@@ -38,16 +36,6 @@ query M($from: SegmentCode, $since: DateTime) {
   migrationMatrix(since: $since) { from to count }
 }
 """
-
-
-def eventually(check: Callable[[], Any], what: str, app: RunningApp) -> Any:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.25)
-    pytest.fail(f"{what} within {WAIT_SECONDS:.0f} s\n--- server log ---\n{app.log()}")
 
 
 def segments_of(app: RunningApp) -> list[dict[str, Any]]:
