@@ -203,7 +203,8 @@ class SegmentService:
         model = await self.model()
         by_code = {k.segment: k for k in summary.kpis} if summary else {}
         kpis = [by_code.get(code) or SegmentKpis(code, 0, 0.0, 0.0, 0.0, 0.0) for code in SEGMENTS]
-        texts = await asyncio.gather(*(self._text(k, model) for k in kpis))
+        measured = summary.measured_at.isoformat() if summary else "never"
+        texts = await asyncio.gather(*(self._text(k, model, measured) for k in kpis))
         return [
             Segment(
                 code=k.segment,
@@ -220,9 +221,12 @@ class SegmentService:
         model = await self.model()
         return model.clusters if model is not None else ()
 
-    async def _text(self, kpis: SegmentKpis, model: SegmentModel | None) -> SegmentText:
+    async def _text(
+        self, kpis: SegmentKpis, model: SegmentModel | None, measured: str
+    ) -> SegmentText:
+        """The writer's text for these figures, cached until the KPIs are measured again."""
         version = model.version if model else "none"
-        key = f"segment-text:v1:{self._writer.name}:{version}:{kpis.segment.value}:{kpis.size}"
+        key = f"segment-text:v1:{self._writer.name}:{version}:{measured}:{kpis.segment.value}"
         cached = await self._cache.get(key)
         if cached is not None:
             return text_from_cache(cached)
