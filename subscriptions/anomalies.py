@@ -9,11 +9,13 @@ Anomalies and insights are numbered by the store in its order of acceptance (the
    accounted for (those the replay already emitted, and repeats of the at-least-once relay).
 
 So nothing published while it replays is missed and nothing is emitted twice. Live delivery
-itself is best effort (a bus reconnect can lose a message), and positions follow each other
-without holes (one writer, AUTOINCREMENT, no rollback holes): a live item that is not the next
-position after the last one accounted for makes the subscription read the store for the
-positions in between first, so a lost message is filled from the durable record rather than
-skipped. Without ``since`` it starts live, with the same repair from its first item on.
+itself is best effort (a bus reconnect can lose a message; a sharded stream can reorder), and
+positions follow each other without holes (one writer, AUTOINCREMENT, no rollback holes; on
+DynamoDB a counter in the same transaction): a live item that is not the next position after
+the last one accounted for makes the subscription read the store for the positions in between
+first, so a lost or late message is filled from the durable record rather than skipped.
+Without ``since`` it reads the newest stored position first and resumes from there, so what is
+stored while it joins is not missed either.
 
 The replay source is the anomaly and insight store in every configuration (also with a Redis
 bus): it is durable, shared by every process and holds everything, so a cursor never falls out
@@ -73,6 +75,8 @@ class Stream(Generic[T]):
     """The subscriber's items only (filtered in the store)."""
     read_any: Read[T]
     """Every item, to tell whether a cursor's position is held."""
+    head: Callable[[], Awaitable[int]]
+    """The newest stored position (0 when none): where a subscriber without a cursor starts."""
     matches: Callable[[T], bool]
     page: int = MAX_PAGE_SIZE
 
@@ -93,28 +97,26 @@ async def _stored(
 
 
 async def resume(hub: SubscriptionHub, stream: Stream[T], since: int | None) -> AsyncIterator[T]:
-    """The stream's items after position ``since`` (live only when None), without gaps or
-    repeats, in position order."""
+    """The stream's items after position ``since`` (after the newest stored when None), in
+    position order, without gaps or repeats."""
     if since is not None and not await stream.read_any(since - 1, 1):
         raise ReplayWindowExceededError(
             "the since cursor is beyond everything stored: it cannot be resumed without a gap; "
             "subscribe without since and read the current state with the anomalies query"
         )
+    last = since if since is not None else await stream.head()
     async with hub.listen(stream.channel) as live:
-        last = since
-        if since is not None:
-            async for item in _stored(stream.read, since, stream.page):
-                yield item
-                last = item.position
+        async for item in _stored(stream.read, last, stream.page):
+            yield item
+            last = item.position
         async for event in live:
             assert isinstance(event, DomainEvent)
             item = stream.decode(event)
-            if last is not None:
-                if item.position <= last:
-                    continue
-                if item.position > last + 1:
-                    async for missed in _stored(stream.read, last, stream.page, item.position):
-                        yield missed
+            if item.position <= last:
+                continue
+            if item.position > last + 1:
+                async for missed in _stored(stream.read, last, stream.page, item.position):
+                    yield missed
             last = item.position
             if stream.matches(item):
                 yield item
@@ -139,11 +141,16 @@ async def anomalies(
     async def read_any(after: int, limit: int) -> list[DomainAnomaly]:
         return await service.anomalies_after(after, limit=limit)
 
+    async def head() -> int:
+        newest = await service.anomalies(first=1)
+        return newest.items[0].position if newest.items else 0
+
     stream = Stream(
         channel=channel_for(ANOMALY_DETECTED),
         decode=lambda e: anomaly_from_payload(e.payload["anomaly"]),
         read=read,
         read_any=read_any,
+        head=head,
         matches=lambda a: a.severity >= floor,
     )
     async for anomaly in resume(info.context.services.hub, stream, position):
@@ -171,11 +178,16 @@ async def customer_insights(
     async def read_any(after: int, limit: int) -> list[DomainInsight]:
         return await service.insights_after(after, limit=limit)
 
+    async def head() -> int:
+        newest = await service.insights(customer_id, first=1)
+        return newest.items[0].position if newest.items else 0
+
     stream = Stream(
         channel=channel_for(INSIGHT_GENERATED),
         decode=lambda e: insight_from_payload(e.payload["insight"]),
         read=read,
         read_any=read_any,
+        head=head,
         matches=lambda i: i.customer_id == customer_id,
     )
     async for insight in resume(info.context.services.hub, stream, position):

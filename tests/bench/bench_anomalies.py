@@ -128,6 +128,21 @@ def describe(name: str, values: list[float]) -> str:
 async def background(http: httpx.AsyncClient, customers: list[str], sku: str, rate: float) -> None:
     """Ordinary one-line baskets at ``rate`` a second, each its own request."""
     pending: set[asyncio.Task[httpx.Response]] = set()
+    try:
+        await _send_ordinary(http, customers, sku, rate, pending)
+    finally:
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def _send_ordinary(
+    http: httpx.AsyncClient,
+    customers: list[str],
+    sku: str,
+    rate: float,
+    pending: set[asyncio.Task[httpx.Response]],
+) -> None:
     n = 0
     while True:
         body = {

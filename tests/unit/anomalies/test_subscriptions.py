@@ -284,6 +284,24 @@ async def test_a_message_the_bus_lost_is_filled_from_the_store(world: World) -> 
     assert a.position < lost.position < after.position
 
 
+async def test_a_live_subscriber_gets_what_arrives_out_of_order_once_in_order(
+    world: World,
+) -> None:
+    before = await world.store()
+    await world.relay()  # stored before the subscriber came: not for it
+    stream = await world.subscribe(ANOMALIES)
+    waiting = asyncio.ensure_future(take(stream, 2))
+    await world.joined(CHANNEL)
+    a, b = await world.store(), await world.store()
+    # A sharded stream may deliver b before a.
+    for late in (b, a):
+        await world.container.bus.publish(CHANNEL, anomaly_detected(late).to_json())
+    got = await waiting
+    assert [g["id"] for g in got] == [a.id, b.id]
+    assert before.id not in {g["id"] for g in got}
+    await nothing_more(stream)
+
+
 async def test_min_severity_filters_the_replay_and_the_live_stream(world: World) -> None:
     seen = await world.store(severity=Severity.CRITICAL)
     low = await world.store(severity=Severity.LOW)
