@@ -253,13 +253,19 @@ async def test_what_is_published_during_the_replay_comes_once_in_order(world: Wo
     await nothing_more(stream)
 
 
-async def test_repeated_live_messages_are_dropped(world: World) -> None:
+async def live_with_one_received(world: World) -> tuple[AsyncGenerator[Any, None], Anomaly]:
+    """A live subscriber that has received one anomaly, and that anomaly."""
     stream = await world.subscribe(ANOMALIES)
     first = asyncio.ensure_future(take(stream, 1))
     await world.joined(CHANNEL)
     a = await world.store()
     await world.relay()
     await first
+    return stream, a
+
+
+async def test_repeated_live_messages_are_dropped(world: World) -> None:
+    stream, a = await live_with_one_received(world)
     # The relay is at least once: a takeover republishes what the old holder had sent.
     await world.container.bus.publish(CHANNEL, anomaly_detected(a).to_json())
     b = await world.store()
@@ -269,12 +275,7 @@ async def test_repeated_live_messages_are_dropped(world: World) -> None:
 
 
 async def test_a_message_the_bus_lost_is_filled_from_the_store(world: World) -> None:
-    stream = await world.subscribe(ANOMALIES)
-    first = asyncio.ensure_future(take(stream, 1))
-    await world.joined(CHANNEL)
-    a = await world.store()
-    await world.relay()
-    await first
+    stream, a = await live_with_one_received(world)
     lost, after = await world.store(), await world.store()
     # Only the later one reaches the bus (as when the hub resubscribes in between).
     await world.container.bus.publish(CHANNEL, anomaly_detected(after).to_json())
