@@ -154,6 +154,10 @@ class Container:
     outbox_relay: OutboxRelay | None = None
     event_stream: Callable[[str], EventStream] | None = None
     kinesis: KinesisResources | None = None
+    # Where predictions, segments and anomalies are kept current from the event log: True in
+    # ``omnix serve`` on the embedded log (the updaters above, the sweeps beside them); False
+    # with an external log, which ``omnix worker`` processes and sweeps (schema/worker.py).
+    realtime_in_process: bool = True
 
 
 def _scheme(url: str) -> str:
@@ -401,6 +405,9 @@ async def open_container(
         purchase_store, idempotency = stores.purchases, stores.idempotency
         limits = PurchaseLimits(max_lines=settings.max_basket_lines)
         predictions = updater = None
+        # The updaters tail a log this process reads by position: the embedded one only. With
+        # an external log (Kinesis) the worker runs the same services as stream handlers.
+        in_process = events.live_relay and events.log is not None
         if stores.predictions is not None:
             predictions = PredictionService(
                 stores.predictions,
@@ -443,11 +450,11 @@ async def open_container(
             )
             if recommendations is not None:
                 recommendations.use_segments(segments.segment_codes)
-            if events.log is not None:
+            if in_process and events.log is not None:
                 segment_updater = SegmentUpdater(
                     events.log,
                     segments,
-                    follows=PredictionUpdater.CONSUMER if updater is not None else None,
+                    follows=PredictionUpdater.CONSUMER if predictions is not None else None,
                 )
             if settings.segment_sweep_seconds > 0:
                 segment_sweeper = SegmentSweeper(
@@ -480,7 +487,7 @@ async def open_container(
                 analyse=analyst.analyse,
                 analyst_model=analyst.model,
             )
-        if predictions is not None and events.log is not None:
+        if predictions is not None and in_process and events.log is not None:
             updater = PredictionUpdater(events.log, predictions, hook=anomalies)
         yield Container(
             settings=settings,
@@ -521,6 +528,7 @@ async def open_container(
             outbox_relay=events.outbox_relay,
             event_stream=events.kinesis.stream if events.kinesis is not None else None,
             kinesis=events.kinesis,
+            realtime_in_process=in_process,
         )
 
 
@@ -635,8 +643,14 @@ def create_app(settings: Settings) -> Starlette:
                 updater = asyncio.create_task(
                     container.prediction_updater.run(), name="prediction-updater"
                 )
+            _log_realtime(container)
+            in_process = container.realtime_in_process
             sweeps = None
-            if container.anomalies is not None and settings.anomaly_sweep_seconds > 0:
+            if (
+                in_process
+                and container.anomalies is not None
+                and settings.anomaly_sweep_seconds > 0
+            ):
                 sweeps = asyncio.create_task(
                     container.anomalies.run_sweeps(settings.anomaly_sweep_seconds),
                     name="anomaly-sweeps",
@@ -646,7 +660,7 @@ def create_app(settings: Settings) -> Starlette:
                 segment_tasks.append(
                     asyncio.create_task(container.segment_updater.run(), name="segment-updater")
                 )
-            if container.segment_sweeper is not None:
+            if in_process and container.segment_sweeper is not None:
                 segment_tasks.append(
                     asyncio.create_task(container.segment_sweeper.run(), name="segment-sweep")
                 )
@@ -753,6 +767,38 @@ def create_app(settings: Settings) -> Starlette:
         ],
         lifespan=lifespan,
     )
+
+
+def _log_realtime(container: Container) -> None:
+    """Say where predictions, segments, anomaly detection and the sweeps run."""
+    settings = container.settings
+    if not container.realtime_in_process:
+        log.info(
+            "predictions, segments, anomaly detection and the sweeps run in `omnix worker`, "
+            "which reads %s; this process relays the store's outbox to it",
+            settings.events_url,
+        )
+        return
+    updater = container.prediction_updater
+    running = [
+        name
+        for name, on in (
+            ("predictions", updater is not None),
+            ("anomaly detection", updater is not None and container.anomalies is not None),
+            ("segments", container.segment_updater is not None),
+        )
+        if on
+    ]
+    log.info(
+        "in this process, from the event log: %s; anomaly sweep %s, segment sweep %s",
+        ", ".join(running) or "nothing (the store keeps no predictions)",
+        _every(settings.anomaly_sweep_seconds if container.anomalies else 0),
+        _every(settings.segment_sweep_seconds if container.segment_sweeper else 0),
+    )
+
+
+def _every(seconds: float) -> str:
+    return f"every {seconds:g} s" if seconds > 0 else "off"
 
 
 def _bus_status(bus: object) -> dict[str, object]:

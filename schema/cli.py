@@ -254,9 +254,14 @@ async def _run_recompute(
     from schema.app import open_container
 
     async with open_container(settings) as container:
-        if container.prediction_updater is None:
+        if container.prediction_updater is not None:
+            # Also moves the updater's checkpoint past what the refit has seen.
+            report = await container.prediction_updater.recompute(progress=progress)
+        elif container.predictions is not None:
+            # An external event log (Kinesis): the worker's updates need no checkpoint moved.
+            report = await container.predictions.recompute(progress=progress)
+        else:
             return None, None
-        report = await container.prediction_updater.recompute(progress=progress)
         recommendations = container.recommendations
         return report, recommendations.last_fit if recommendations is not None else None
 
@@ -477,10 +482,13 @@ def _parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser(
         "worker",
-        help="process the event stream (OMNIX_EVENTS=kinesis://): fan events out on the bus",
+        help="process the event stream (OMNIX_EVENTS=kinesis://): bus fan-out, predictions, "
+        "segments, anomalies and the sweeps",
         description="Read every shard of the Kinesis stream named by OMNIX_EVENTS as one "
-        "consumer, checkpointed in DynamoDB, and publish each event on OMNIX_BUS. Runs until "
-        "SIGTERM or Ctrl+C, then finishes the batch under way and saves its checkpoint.",
+        "consumer, checkpointed in DynamoDB: publish each event on OMNIX_BUS, re-predict and "
+        "re-segment the customers who bought, run the anomaly detectors, and run the periodic "
+        "anomaly and segment sweeps. Run one per deployment. Runs until SIGTERM or Ctrl+C, "
+        "then finishes the batch under way and saves its checkpoint.",
     )
     worker.add_argument(
         "--consumer",

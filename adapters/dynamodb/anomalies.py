@@ -115,6 +115,13 @@ class _Contention(Exception):
     """A write lost the race for the counter (or a guard): read again and renumber."""
 
 
+async def _lost_race(failures: int, what: str) -> None:
+    """Back off before numbering again; after WRITE_ATTEMPTS lost races, give up."""
+    if failures >= WRITE_ATTEMPTS:
+        raise StoreUnavailableError(f"{what} could not be stored: the write kept conflicting")
+    await asyncio.sleep(backoff(failures))
+
+
 class _Table:
     """Raw calls on the main table and the outbox, as the other main-table stores make them."""
 
@@ -309,11 +316,7 @@ class DynamoAnomalyStore(AnomalyStore):
                 await self._table.transact(items, "anomaly write")
             except _Contention:
                 failures += 1
-                if failures >= WRITE_ATTEMPTS:
-                    raise StoreUnavailableError(
-                        "anomalies could not be stored: the write kept conflicting; retry"
-                    ) from None
-                await asyncio.sleep(backoff(failures))
+                await _lost_race(failures, "anomalies")
                 continue
             stored.update((a.id, a) for a in numbered)
             state_due = state_due and not last
@@ -457,11 +460,7 @@ class DynamoInsightStore(InsightStore):
                 await self._table.transact(items, "insight write")
             except _Contention:
                 failures += 1
-                if failures >= WRITE_ATTEMPTS:
-                    raise StoreUnavailableError(
-                        "insights could not be stored: the write kept conflicting; retry"
-                    ) from None
-                await asyncio.sleep(backoff(failures))
+                await _lost_race(failures, "insights")
                 continue
             for i in numbered:
                 by_id[i.id] = i

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
@@ -35,6 +35,28 @@ class BusFanOut(EventHandler):
     async def handle(self, events: Sequence[DomainEvent]) -> None:
         for event in events:
             await self._bus.append(channel_for(event.type), event.to_json(), key=event.id)
+
+
+class CustomerUpdate(EventHandler):
+    """Runs ``update`` once on the customers of a batch's events of ``types``, in the order of
+    their first event: the prediction or segment update of what the batch changed. The updates
+    recompute from the stored history, so a redelivered batch changes nothing twice."""
+
+    def __init__(
+        self,
+        name: str,
+        types: Collection[str],
+        update: Callable[[Sequence[str]], Awaitable[int]],
+    ) -> None:
+        self.name = name
+        self._types = frozenset(types)
+        self._update = update
+        self.updated = 0
+
+    async def handle(self, events: Sequence[DomainEvent]) -> None:
+        customers = list(dict.fromkeys(e.customer_id for e in events if e.type in self._types))
+        if customers:
+            self.updated += await self._update(customers)
 
 
 @dataclass
@@ -73,7 +95,7 @@ class StreamProcessor:
             return None
         if batch.events:
             for handler in self._handlers:
-                name = type(handler).__name__
+                name = getattr(handler, "name", type(handler).__name__)
                 await self._retrying(name, batch, partial(handler.handle, batch.events))
         # An acknowledgement that fails is retried too: it may carry the end of a shard, which
         # the stream needs before it moves on to the shard's children.

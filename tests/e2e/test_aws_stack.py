@@ -2,17 +2,20 @@
 OMNIX_BUS=redis:// against a private moto_server and redis-server, with ``omnix serve`` (which
 relays the store's outbox to Kinesis) and ``omnix worker`` (which reads Kinesis and publishes to
 Redis) as separate processes. A purchase recorded over HTTP is read back, reaches a graphql-ws
-subscriber, and is found in the DynamoDB table and in the Kinesis stream; the worker stops
-cleanly on SIGTERM with its checkpoints saved."""
+subscriber, and is found in the DynamoDB table and in the Kinesis stream; purchases update
+their customer's consumption cycles and forecast (the worker's prediction update); the worker
+stops cleanly on SIGTERM with its checkpoints saved."""
 
 from __future__ import annotations
 
 import json
 import signal
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +191,46 @@ def test_a_purchase_flows_through_dynamodb_kinesis_and_redis(
     assert status["relay"] is None
     assert status["outbox"]["failures"] == 0
     assert status["outbox"]["putRecords"]["calls"] >= 1
+
+
+CONSUMPTION = """
+query($id: ID!) {
+  customer(id: $id) {
+    consumption(first: 10) { sku purchases }
+    forecast { pAlive }
+  }
+}
+"""
+
+
+def test_purchases_over_http_update_the_customers_forecast_in_the_worker(
+    stack: AwsStack,
+) -> None:
+    app = stack.app
+    now = datetime.now(UTC).replace(microsecond=0)
+    customers = [app.new_customer(), app.new_customer()]  # the models need two customers
+    for n, customer_id in enumerate(customers):
+        for days, quantity in zip((40, 30, 20, 10), (1, 3, 2, 1), strict=True):
+            result = app.record_purchase(
+                customer_id,
+                [{"sku": "AWS-MILK-1", "quantity": quantity + n}],
+                purchased_at=now - timedelta(days=days + n),
+            )
+            assert result["__typename"] == "RecordPurchaseSuccess", result
+
+    deadline = time.monotonic() + 60
+    while True:
+        customer = app.execute(CONSUMPTION, {"id": customers[0]})["customer"]
+        if customer["consumption"] and customer["forecast"]:
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"the worker did not update the forecast\n{log_tail(stack.worker_log)}",
+                pytrace=False,
+            )
+        time.sleep(0.25)
+    assert customer["consumption"] == [{"sku": "AWS-MILK-1", "purchases": 4}]
+    assert 0.0 <= customer["forecast"]["pAlive"] <= 1.0
 
 
 def test_the_worker_stops_cleanly_on_sigterm_with_its_checkpoints_saved(stack: AwsStack) -> None:
