@@ -1,6 +1,8 @@
-"""The compiled path answers queries on the prediction fields of Customer (consumption with its
-enum argument and enum results, forecast with its argument fields, the consent-gated profile)
-exactly as strawberry's executor does, on demo data whose predictions were recomputed."""
+"""The compiled path answers queries on the analytics fields of Customer (consumption with its
+enum argument and enum results, forecast with its argument fields, the consent-gated profile,
+segment, recommendations, the staff-only insights) exactly as strawberry's executor does, on
+demo data whose predictions and segments were recomputed. (``analysis`` is left out: its first
+read stores what the second returns as cached.)"""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from schema.settings import Settings
 from subscriptions.hub import SubscriptionHub
 
 AS_OF = datetime(2026, 11, 1, 18, 0, tzinfo=UTC)
+FIELDS = ("consumption", "forecast", "profile", "segment", "recommendations")
 
 QUERY = """
 query One($id: ID!, $status: ConsumptionStatus, $first: Int!) {
@@ -46,6 +49,13 @@ query One($id: ID!, $status: ConsumptionStatus, $first: Int!) {
       relativePriceIndex promotionShare spendPerBasket weekendShare modelVersion
     }
     purchases(first: 3) { nodes { id total lines { sku amount } } }
+    segment {
+      segment recencyScore frequencyScore monetaryScore cluster assignedAt modelVersion
+    }
+    recommendations(limit: 5) {
+      sku score reason explanation promotional product { sku name }
+    }
+    insights(first: 3) { nodes { id text createdAt cursor } pageInfo { hasNextPage } }
   }
 }
 """
@@ -63,7 +73,9 @@ async def container(tmp_path: Path, demo: DemoData) -> AsyncIterator[Container]:
     ) as c:
         await write(demo, c.customer_store, c.product_store, c.purchase_store)
         assert c.predictions is not None
+        assert c.segments is not None
         await c.predictions.recompute()
+        await c.segments.refit()
         yield c
 
 
@@ -74,6 +86,9 @@ def context(c: Container, principal: Principal) -> Context:
         catalogue=c.catalogue,
         hub=SubscriptionHub(c.bus),
         predictions=c.predictions,
+        recommendations=c.recommendations,
+        segments=c.segments,
+        anomalies=c.anomalies,
     )
     return Context(services=services, principal=principal, request_id="req-p")
 
@@ -90,7 +105,7 @@ async def both(c: Container, principal: Principal, variables: dict[str, Any]) ->
     return expected, (data, [present_error(e, "req-p").formatted for e in errors])
 
 
-async def test_prediction_fields_agree(container: Container, demo: DemoData) -> None:
+async def test_analytics_fields_agree(container: Container, demo: DemoData) -> None:
     seen: set[str] = set()
     for status, first in [(None, 100), ("OVERDUE", 100), ("DUE_SOON", 2), (None, 0), ("NOPE", 5)]:
         for customer in demo.customers[:5]:
@@ -99,9 +114,9 @@ async def test_prediction_fields_agree(container: Container, demo: DemoData) -> 
             assert actual == expected, (status, first, customer.id)
             data, errors = expected
             found = (data or {}).get("customer") or {}
-            seen.update(key for key in ("consumption", "forecast", "profile") if found.get(key))
+            seen.update(key for key in FIELDS if found.get(key))
             seen.update("error" for _ in errors)
-    assert seen == {"consumption", "forecast", "profile", "error"}, "the cases must cover them"
+    assert seen == {*FIELDS, "error"}, "the cases must cover them"
     me, other = demo.customers[0].id, demo.customers[1].id
     principal = Principal(me, frozenset({Role.CUSTOMER}), me)
     for target in (me, other):
