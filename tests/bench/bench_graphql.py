@@ -213,9 +213,13 @@ def main() -> int:
                 micros = statistics.median(cpu[name])
                 print(f"{name}: median {micros:.1f} CPU us/request against plain Starlette "
                       f"{plain_cpu:.1f}, ratio {plain_cpu / micros:.3f}")  # fmt: skip
+            # The bar counts the lower of the two ratios: a busy machine flatters the requests/s
+            # one (the peer's rate waits on its neighbours, not on its core) far more.
+            compiled = min(compiled, plain_cpu / statistics.median(cpu["omnix"]))
             verdict = "met" if compiled >= BAR else "MISSED"
             print(
-                f"bar: compiled path at least {BAR} of plain Starlette: {verdict} ({compiled:.3f})"
+                f"bar: compiled path at least {BAR} of plain Starlette (the lower of the paired "
+                f"requests/s and the CPU ratio): {verdict} ({compiled:.3f})"
             )
         finally:
             for proc in (omnix, slow, plain):
