@@ -169,3 +169,9 @@ async def test_the_worker_predicts_and_stores_an_anomaly_once_across_a_restart(
             [ANOMALY_DETECTED] * len(found) + [INSIGHT_GENERATED] * len(insights)
         )
         assert len({e["id"] for e in announced}) == len(announced)
+
+        # The worker's sweeps on this store: a second sweep at once finds nothing new.
+        await c.anomalies.sweep()
+        assert await c.anomalies.sweep() == 0
+        assert c.segments is not None
+        assert (await c.segments.sweep()).customers == 2
