@@ -10,6 +10,7 @@ import json
 import statistics
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -120,7 +121,25 @@ def explained(app: RunningApp, customer_id: str, purchase_id: str) -> dict[str, 
     return found if any(i["anomalyId"] == found["id"] for i in insights) else None
 
 
-def subscribe(node: NodeRunner, app: RunningApp, query: str, **variables: Any) -> NodeProcess:
+@dataclass
+class Subscription:
+    """A Node subscriber, with what it received before its "ready" line: a replay from
+    ``since`` can start arriving before the client's readiness probe comes back."""
+
+    process: NodeProcess
+    early: list[Any] = field(default_factory=list)
+
+    def read(self, timeout: float) -> Any:
+        return self.early.pop(0) if self.early else self.process.read(timeout=timeout)
+
+    def try_read(self, timeout: float) -> Any | None:
+        return self.early.pop(0) if self.early else self.process.try_read(timeout=timeout)
+
+    def kill(self) -> None:
+        self.process.kill()
+
+
+def subscribe(node: NodeRunner, app: RunningApp, query: str, **variables: Any) -> Subscription:
     subscriber = node.spawn(
         "subscribe.mjs",
         app.ws_url,
@@ -132,12 +151,14 @@ def subscribe(node: NodeRunner, app: RunningApp, query: str, **variables: Any) -
         "--timeout",
         "120000",
     )
-    first = subscriber.read(timeout=20)
-    assert first == {"ready": True}, f"expected the ready line, got {first}"
-    return subscriber
+    subscription = Subscription(subscriber)
+    while (line := subscriber.read(timeout=20)) != {"ready": True}:
+        assert "data" in line or "errors" in line, f"expected the ready line, got {line}"
+        subscription.early.append(line)
+    return subscription
 
 
-def received(subscriber: NodeProcess, field: str = "anomalies") -> dict[str, Any]:
+def received(subscriber: Subscription, field: str = "anomalies") -> dict[str, Any]:
     message = subscriber.read(timeout=WAIT_SECONDS)
     assert "errors" not in message, message
     item: dict[str, Any] = message["data"][field]
