@@ -618,6 +618,7 @@ def create_app(settings: Settings) -> Starlette:
                 container.bus,
                 queue_size=settings.subscriber_queue_size,
                 decode=DomainEvent.from_json,
+                key_of=lambda event: event.customer_id,
             )
             app.state.container = container
             app.state.services = Services(

@@ -4,6 +4,11 @@ Each bus channel has at most one bus subscription per process, however many Grap
 listen to it: a pump task reads the channel, decodes each message once, and offers it to every
 listener's bounded queue. The pump starts with the first listener and stops with the last.
 
+Keyed listeners: a listener that wants only the messages of one key (one customer's purchases)
+says so when it joins, and the pump hands each message to the listeners of its key alone, by one
+dictionary lookup. With thousands of subscribers each following one customer, filtering in every
+subscriber instead would wake all of them for every message to discard all but a few.
+
 Slow subscribers: a listener whose queue is full when a message arrives is cut off. Its stream
 ends with ``SlowSubscriberError`` (the API reports code SLOW_SUBSCRIBER) rather than stalling
 the pump for everyone or silently dropping messages from the middle of its stream; the client
@@ -37,8 +42,9 @@ class HubUnavailableError(Exception):
 
 
 class Listener:
-    def __init__(self, queue_size: int) -> None:
+    def __init__(self, queue_size: int, key: str | None = None) -> None:
         self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=queue_size)
+        self.key = key
         self.overflowed = False
 
     def offer(self, message: Any) -> None:
@@ -74,8 +80,35 @@ class Listener:
 @dataclass
 class _Channel:
     listeners: set[Listener] = field(default_factory=set)
+    """Those that take every message of the channel."""
+    keyed: dict[str, set[Listener]] = field(default_factory=dict)
+    """Those that take one key's messages, by key."""
+    count: int = 0
     pump: asyncio.Task[None] | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def add(self, listener: Listener) -> None:
+        if listener.key is None:
+            self.listeners.add(listener)
+        else:
+            self.keyed.setdefault(listener.key, set()).add(listener)
+        self.count += 1
+
+    def discard(self, listener: Listener) -> None:
+        if listener.key is None:
+            listeners = self.listeners
+        elif (keyed := self.keyed.get(listener.key)) is not None:
+            listeners = keyed
+        else:
+            return
+        if listener in listeners:
+            listeners.remove(listener)
+            self.count -= 1
+            if not listeners and listener.key is not None:
+                del self.keyed[listener.key]
+
+    def all(self) -> list[Listener]:
+        return [*self.listeners, *(one for keyed in self.keyed.values() for one in keyed)]
 
 
 class SubscriptionHub:
@@ -85,9 +118,12 @@ class SubscriptionHub:
         *,
         queue_size: int = 256,
         decode: Callable[[str], Any] = lambda m: m,
+        key_of: Callable[[Any], str | None] | None = None,
         ready_timeout: float = 10.0,
     ) -> None:
+        """``key_of`` gives a decoded message's key, for listeners that join with one."""
         self._bus = bus
+        self._key_of = key_of
         self._ready_timeout = ready_timeout
         self._queue_size = queue_size
         self._decode = decode
@@ -96,16 +132,19 @@ class SubscriptionHub:
         self.delivered = 0
 
     @contextlib.asynccontextmanager
-    async def listen(self, channel: str) -> AsyncIterator[Listener]:
-        """A listener on ``channel``; the bus subscription exists before this returns, so
+    async def listen(self, channel: str, *, key: str | None = None) -> AsyncIterator[Listener]:
+        """A listener on ``channel``, given every message or, with ``key``, only the messages
+        whose key (``key_of``) is ``key``. The bus subscription exists before this returns, so
         anything published afterwards reaches it."""
-        listener = Listener(self._queue_size)
+        if key is not None and self._key_of is None:
+            raise ValueError("this hub has no key_of, so it cannot route by key")
+        listener = Listener(self._queue_size, key)
         async with self._lock:
             state = self._channels.get(channel)
             if state is None:
                 state = self._channels[channel] = _Channel()
                 state.pump = asyncio.create_task(self._pump(channel, state), name=f"hub:{channel}")
-            state.listeners.add(listener)
+            state.add(listener)
         try:
             try:
                 await asyncio.wait_for(state.ready.wait(), timeout=self._ready_timeout)
@@ -117,8 +156,8 @@ class SubscriptionHub:
 
     async def _leave(self, channel: str, state: _Channel, listener: Listener) -> None:
         async with self._lock:
-            state.listeners.discard(listener)
-            if state.listeners or self._channels.get(channel) is not state:
+            state.discard(listener)
+            if state.count or self._channels.get(channel) is not state:
                 return
             del self._channels[channel]
             pump = state.pump
@@ -140,10 +179,8 @@ class SubscriptionHub:
                         except Exception:
                             log.exception("undecodable message on %s dropped", channel)
                             continue
-                        for listener in tuple(state.listeners):
-                            listener.offer(message)
-                        self.delivered += len(state.listeners)
-                for listener in tuple(state.listeners):
+                        self.delivered += self._offer(state, message)
+                for listener in state.all():
                     listener.close()
                 return
             except asyncio.CancelledError:
@@ -153,9 +190,24 @@ class SubscriptionHub:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
+    def _offer(self, state: _Channel, message: Any) -> int:
+        """Hand ``message`` to the channel's listeners it is for; returns how many."""
+        offered = 0
+        if state.listeners:
+            for listener in tuple(state.listeners):
+                listener.offer(message)
+            offered = len(state.listeners)
+        if state.keyed and self._key_of is not None and (key := self._key_of(message)) is not None:
+            keyed = state.keyed.get(key)
+            if keyed:
+                for listener in tuple(keyed):
+                    listener.offer(message)
+                offered += len(keyed)
+        return offered
+
     def stats(self) -> dict[str, int]:
         """Listeners per channel with a live pump; empty when nobody listens."""
-        return {name: len(state.listeners) for name, state in self._channels.items()}
+        return {name: state.count for name, state in self._channels.items()}
 
     @property
     def pumps(self) -> int:
@@ -166,7 +218,7 @@ class SubscriptionHub:
             channels = list(self._channels.values())
             self._channels.clear()
         for state in channels:
-            for listener in state.listeners:
+            for listener in state.all():
                 listener.close()
             if state.pump is not None:
                 state.pump.cancel()

@@ -22,9 +22,8 @@ async def purchase_recorded(
         principal.require(Role.ADMIN, Role.ANALYST, Role.SERVICE)
     else:
         principal.require_customer(customer_id)
-    async with info.context.services.hub.listen(channel_for(PURCHASE_RECORDED)) as events:
+    hub = info.context.services.hub
+    async with hub.listen(channel_for(PURCHASE_RECORDED), key=customer_id) as events:
         async for event in events:
             assert isinstance(event, DomainEvent)
-            if customer_id is not None and event.customer_id != customer_id:
-                continue
             yield Purchase.from_domain(purchase_from_payload(event.payload["purchase"]))

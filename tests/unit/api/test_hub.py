@@ -104,3 +104,46 @@ async def test_closing_the_hub_ends_every_stream() -> None:
         with pytest.raises(StopAsyncIteration):
             await next_message(listener)
     await bus.close()
+
+
+async def test_keyed_listeners_get_only_their_keys_messages() -> None:
+    bus = MemoryBus()
+    hub = SubscriptionHub(bus, key_of=lambda m: m.split(":")[0])
+    async with (
+        hub.listen("a", key="c1") as c1,
+        hub.listen("a", key="c1") as c1_again,
+        hub.listen("a", key="c2") as c2,
+        hub.listen("a") as everyone,
+    ):
+        assert hub.stats() == {"a": 4}
+        assert bus.listener_counts().get("a", 0) == 1
+        for message in ("c2:1", "c3:2", "c1:3"):
+            await bus.publish("a", message)
+        assert await next_message(c1) == "c1:3"
+        assert await next_message(c1_again) == "c1:3"
+        assert await next_message(c2) == "c2:1"
+        assert [await next_message(everyone) for _ in range(3)] == ["c2:1", "c3:2", "c1:3"]
+        assert hub.delivered == 6
+    assert hub.stats() == {}
+    assert hub.pumps == 0
+    await bus.close()
+
+
+async def test_a_keyed_listener_needs_a_hub_that_knows_keys() -> None:
+    bus = MemoryBus()
+    hub = SubscriptionHub(bus)
+    with pytest.raises(ValueError, match="key_of"):
+        async with hub.listen("a", key="c1"):
+            pass
+    assert hub.stats() == {}
+    await bus.close()
+
+
+async def test_closing_the_hub_ends_keyed_streams_too() -> None:
+    bus = MemoryBus()
+    hub = SubscriptionHub(bus, key_of=lambda m: m)
+    async with hub.listen("a", key="k") as listener:
+        await hub.close()
+        with pytest.raises(StopAsyncIteration):
+            await next_message(listener)
+    await bus.close()
