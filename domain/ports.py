@@ -17,6 +17,7 @@ from domain.anomalies import Anomaly, Insight, Severity
 from domain.customers import Consent, Customer
 from domain.errors import DomainError
 from domain.events import DomainEvent, LoggedEvent
+from domain.jobs import Job, JobStatus
 from domain.pagination import Page
 from domain.predictions import CustomerPredictions, PredictionModel
 from domain.products import Product
@@ -501,4 +502,29 @@ class InsightStore(Protocol):
         self, position: int, *, limit: int, customer_id: str | None = None
     ) -> list[Insight]:
         """Oldest first from just after ``position`` (0: the beginning)."""
+        ...
+
+
+class JobStore(Protocol):
+    """Jobs, each one row or item written whole. A job is only ever replaced by its next
+    revision: ``save`` is conditional on the stored revision, so two writers never interleave."""
+
+    async def add(self, job: Job, claim: IdempotencyClaim | None) -> None:
+        """Insert a new job with its idempotency claim atomically. Raises DuplicateRequestError
+        when the claim's (scope, key) is taken; nothing is written then."""
+        ...
+
+    async def save(self, job: Job) -> bool:
+        """Replace the stored job by ``job`` if the stored one is revision ``job.revision - 1``;
+        False (nothing written) when it is not, or when there is no such job."""
+        ...
+
+    async def get(self, job_id: str) -> Job | None: ...
+
+    async def page(self, *, first: int, after: str | None, status: JobStatus | None) -> Page[Job]:
+        """Jobs newest first, optionally of one status."""
+        ...
+
+    async def unfinished(self) -> list[Job]:
+        """Every job QUEUED or RUNNING, oldest first."""
         ...

@@ -334,6 +334,24 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        8,
+        "jobs: one row per job, its whole state as JSON beside the columns it is listed and "
+        "guarded by (status, revision)",
+        (
+            """
+            CREATE TABLE jobs (
+                id TEXT PRIMARY KEY,
+                kind TEXT NOT NULL,
+                status TEXT NOT NULL,
+                revision INTEGER NOT NULL,
+                updated_at TEXT NOT NULL,
+                body TEXT NOT NULL
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX jobs_by_status ON jobs (status, id)",
+        ),
+    ),
 )
 
 
