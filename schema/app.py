@@ -56,6 +56,7 @@ from adapters.sqlite.ai_usage import SqliteAiUsageStore
 from adapters.sqlite.anomalies import SqliteAnomalyStore, SqliteInsightStore
 from adapters.sqlite.database import SqliteDatabase
 from adapters.sqlite.event_log import SqliteEventLog
+from adapters.sqlite.jobs import SqliteJobStore
 from adapters.sqlite.migrations import latest_version
 from adapters.sqlite.outbox import SqliteOutbox
 from adapters.sqlite.predictions import SqlitePredictionStore
@@ -79,6 +80,7 @@ from domain.ports import (
     EventStream,
     HealthCheck,
     InsightStore,
+    JobStore,
     Outbox,
     PredictionStore,
     ProductStore,
@@ -94,6 +96,7 @@ from domain.services.catalogue import CatalogueService
 from domain.services.customers import CustomerService
 from domain.services.idempotency import Idempotency
 from domain.services.importing import TransactionImporter
+from domain.services.jobs import JobService
 from domain.services.local_analyst import LocalAnalyst
 from domain.services.outbox import OutboxRelay
 from domain.services.predictions import (
@@ -148,6 +151,7 @@ class Container:
     segments: SegmentService | None = None
     segment_updater: SegmentUpdater | None = None
     segment_sweeper: SegmentSweeper | None = None
+    jobs: JobService | None = None
     health: list[HealthCheck] = field(default_factory=list)
     # With an external event log (Kinesis): the store outbox's relay, run by ``omnix serve``,
     # and consumers of the log by name, for ``omnix worker``.
@@ -177,6 +181,7 @@ class _Stores:
     anomalies: AnomalyStore | None = None
     insights: InsightStore | None = None
     segments: SegmentStore | None = None
+    jobs: JobStore | None = None
     # Events the stores wrote beside their changes, for a relay to move to an external log.
     outbox: Outbox | None = None
 
@@ -234,6 +239,7 @@ async def _open_stores(settings: Settings, stack: AsyncExitStack) -> _Stores:
         segments=SqliteSegmentStore(db),
         anomalies=SqliteAnomalyStore(db),
         insights=SqliteInsightStore(db),
+        jobs=SqliteJobStore(db),
     )
 
 
@@ -489,6 +495,23 @@ async def open_container(
             )
         if predictions is not None and in_process and events.log is not None:
             updater = PredictionUpdater(events.log, predictions, hook=anomalies)
+        jobs = None
+        if stores.jobs is not None:
+            jobs = JobService(
+                stores.jobs,
+                idempotency,
+                bus,
+                clock,
+                customers=customer_store,
+                # Through the updaters when they run here, so their checkpoints move too.
+                recompute=updater.recompute
+                if updater is not None
+                else (predictions.recompute if predictions is not None else None),
+                refit=segment_updater.refit
+                if segment_updater is not None
+                else (segments.refit if segments is not None else None),
+                analyse=analyst.analyse,
+            )
         yield Container(
             settings=settings,
             clock=clock,
@@ -524,6 +547,7 @@ async def open_container(
             segment_updater=segment_updater,
             segment_sweeper=segment_sweeper,
             anomalies=anomalies,
+            jobs=jobs,
             health=[*stores.health, *([events.kinesis] if events.kinesis else [])],
             outbox_relay=events.outbox_relay,
             event_stream=events.kinesis.stream if events.kinesis is not None else None,
@@ -631,7 +655,10 @@ def create_app(settings: Settings) -> Starlette:
                 recommendations=container.recommendations,
                 segments=container.segments,
                 anomalies=container.anomalies,
+                jobs=container.jobs,
             )
+            if container.jobs is not None:
+                await container.jobs.recover()
             relay = None
             if container.relay is not None:
                 await container.relay.start()
@@ -672,6 +699,8 @@ def create_app(settings: Settings) -> Starlette:
             try:
                 yield
             finally:
+                if container.jobs is not None:
+                    await container.jobs.close()
                 if collector is not None:
                     await collector.stop()
                 if outbox is not None and container.outbox_relay is not None:

@@ -19,6 +19,7 @@ from domain.services.analyst import AnalystService
 from domain.services.anomalies import AnomalyService
 from domain.services.catalogue import CatalogueService
 from domain.services.customers import CustomerService
+from domain.services.jobs import JobService
 from domain.services.predictions import PredictionService
 from domain.services.purchases import PurchaseService
 from domain.services.recommendations import RecommendationService
@@ -39,6 +40,7 @@ class Services:
     recommendations: RecommendationService | None = None
     segments: SegmentService | None = None
     anomalies: AnomalyService | None = None
+    jobs: JobService | None = None
 
 
 class Loaders:

@@ -19,12 +19,14 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from resolvers import analysis, anomalies, customers, products, purchases
+from resolvers import jobs as job_resolvers
 from resolvers import segments as segment_resolvers
 from schema.errors import ConflictError, NotFoundError, UserError, ValidationError
 from schema.errors_policy import ErrorPolicy, log_errors
 from schema.fastpath import FastPath
 from schema.scalars import SCALARS
 from subscriptions import anomalies as anomaly_subscriptions
+from subscriptions import jobs as job_subscriptions
 from subscriptions import purchases as subscriptions
 from subscriptions import segments as segment_subscriptions
 
@@ -60,6 +62,8 @@ class Query:
     anomalies = strawberry.field(
         resolver=anomalies.anomalies, description=_doc(anomalies.anomalies)
     )
+    job = strawberry.field(resolver=job_resolvers.job, description=_doc(job_resolvers.job))
+    jobs = strawberry.field(resolver=job_resolvers.jobs, description=_doc(job_resolvers.jobs))
 
 
 @strawberry.type
@@ -72,6 +76,16 @@ class Mutation:
     )
     set_consent = strawberry.mutation(
         resolver=customers.set_consent, description=_doc(customers.set_consent)
+    )
+    run_batch_analysis = strawberry.mutation(
+        resolver=job_resolvers.run_batch_analysis,
+        description=_doc(job_resolvers.run_batch_analysis),
+    )
+    start_recompute = strawberry.mutation(
+        resolver=job_resolvers.start_recompute, description=_doc(job_resolvers.start_recompute)
+    )
+    refit_segments = strawberry.mutation(
+        resolver=job_resolvers.refit_segments, description=_doc(job_resolvers.refit_segments)
     )
 
 
@@ -92,6 +106,10 @@ class Subscription:
     customer_insights = strawberry.subscription(
         resolver=anomaly_subscriptions.customer_insights,
         description=_doc(anomaly_subscriptions.customer_insights),
+    )
+    job_progress = strawberry.subscription(
+        resolver=job_subscriptions.job_progress,
+        description=_doc(job_subscriptions.job_progress),
     )
 
 

@@ -27,7 +27,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 from domain.clock import Clock
 from domain.errors import ConflictError, DomainError, NotFoundError, ValidationError
@@ -53,8 +53,18 @@ log = logging.getLogger("omnix.jobs")
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``, as the recompute and the refit report it."""
 
-Recompute = Callable[[Progress], Awaitable[RecomputeReport]]
-Refit = Callable[[Progress], Awaitable[RefitReport]]
+
+class Recompute(Protocol):
+    """``PredictionUpdater.recompute`` or ``PredictionService.recompute``."""
+
+    async def __call__(self, *, progress: Progress | None = None) -> RecomputeReport: ...
+
+
+class Refit(Protocol):
+    """``SegmentUpdater.refit`` or ``SegmentService.refit``."""
+
+    async def __call__(self, *, progress: Progress | None = None) -> RefitReport: ...
+
 
 MAX_BATCH_LIMIT = 1_000
 INTERRUPTED = "interrupted"
@@ -140,7 +150,7 @@ class JobService:
             raise _unavailable("this store keeps no predictions to recompute")
 
         async def work(tracker: _Tracker) -> _Outcome:
-            report = await recompute(tracker.progress)
+            report = await recompute(progress=tracker.progress)
             return _Outcome(_figures(report), report.skipped_reason)
 
         return await self._start(JobKind.RECOMPUTE, {}, requested_by, idempotency_key, work)
@@ -154,7 +164,7 @@ class JobService:
             raise _unavailable("this store keeps no segments to refit")
 
         async def work(tracker: _Tracker) -> _Outcome:
-            report = await refit(tracker.progress)
+            report = await refit(progress=tracker.progress)
             return _Outcome(_figures(report), report.skipped_reason)
 
         return await self._start(JobKind.SEGMENT_REFIT, {}, requested_by, idempotency_key, work)

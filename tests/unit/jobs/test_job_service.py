@@ -21,6 +21,7 @@ from domain.jobs import Job, JobKind, JobStatus
 from domain.services.idempotency import Idempotency
 from domain.services.jobs import JobService, JobSettings, Progress
 from domain.services.predictions import RecomputeReport
+from domain.services.segments import RefitReport
 from tests.unit.analysis.fakes import customer
 from tests.unit.analysis.world import World, open_world
 
@@ -52,7 +53,8 @@ class Jobs:
     recompute_calls: list[Progress]
 
     def service(self, settings: JobSettings = FAST, **overrides: object) -> JobService:
-        async def recompute(progress: Progress) -> RecomputeReport:
+        async def recompute(*, progress: Progress | None = None) -> RecomputeReport:
+            assert progress is not None
             self.recompute_calls.append(progress)
             progress("reading", 0, 3)
             await self.recompute_gate.wait()
@@ -137,7 +139,10 @@ async def test_a_batch_limit_out_of_range_is_refused_and_writes_nothing(jobs: Jo
 async def test_one_model_job_at_a_time_and_the_second_start_answers_with_the_first(
     jobs: Jobs,
 ) -> None:
-    service = jobs.service(refit=lambda progress: asyncio.sleep(0))
+    async def refit(*, progress: Progress | None = None) -> RefitReport:
+        raise AssertionError("the model lane was busy: no refit may start")
+
+    service = jobs.service(refit=refit)
     first = await service.start_recompute(requested_by="ana")
     second = await service.start_segment_refit(requested_by="ana")
     assert second.started is False
@@ -151,7 +156,8 @@ async def test_one_model_job_at_a_time_and_the_second_start_answers_with_the_fir
 
 
 async def test_progress_is_saved_at_most_every_interval_and_at_every_stage(jobs: Jobs) -> None:
-    async def recompute(progress: Progress) -> RecomputeReport:
+    async def recompute(*, progress: Progress | None = None) -> RecomputeReport:
+        assert progress is not None
         for stage in ("reading", "computing", "saving"):
             for i in range(200):
                 progress(stage, i, 200)
@@ -172,7 +178,7 @@ async def test_progress_is_saved_at_most_every_interval_and_at_every_stage(jobs:
 
 
 async def test_a_failing_job_is_marked_failed_with_its_reason(jobs: Jobs) -> None:
-    async def recompute(progress: Progress) -> RecomputeReport:
+    async def recompute(*, progress: Progress | None = None) -> RecomputeReport:
         raise ConflictError("the store is busy", code="BUSY")
 
     service = jobs.service(recompute=recompute)
