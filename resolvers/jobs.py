@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import strawberry
@@ -11,7 +11,7 @@ from strawberry.types import Info
 from domain import errors as domain_errors
 from domain.access import Role
 from domain.jobs import JobStatus as DomainJobStatus
-from domain.services.jobs import StartedJob
+from domain.services.jobs import JobService, StartedJob
 from schema.context import Context
 from schema.errors import (
     ConflictError,
@@ -60,9 +60,11 @@ async def jobs(
     return JobConnection.from_page(page)
 
 
-async def _started(call: Awaitable[StartedJob]) -> StartJobResult:
+async def _started(
+    info: Info[Context, None], start: Callable[[JobService], Awaitable[StartedJob]]
+) -> StartJobResult:
     try:
-        started = await call
+        started = await start(job_service(info))
     except domain_errors.ValidationError as e:
         return validation_error(e)
     except domain_errors.ConflictError as e:
@@ -82,12 +84,13 @@ async def run_batch_analysis(
     principal = info.context.principal
     principal.require(*STARTERS)
     return await _started(
-        job_service(info).start_batch_analysis(
+        info,
+        lambda jobs: jobs.start_batch_analysis(
             segment=segment,
             limit=limit,
             requested_by=principal.subject,
             idempotency_key=idempotency_key,
-        )
+        ),
     )
 
 
@@ -99,9 +102,10 @@ async def start_recompute(
     principal = info.context.principal
     principal.require(*STARTERS)
     return await _started(
-        job_service(info).start_recompute(
+        info,
+        lambda jobs: jobs.start_recompute(
             requested_by=principal.subject, idempotency_key=idempotency_key
-        )
+        ),
     )
 
 
@@ -113,7 +117,8 @@ async def refit_segments(
     principal = info.context.principal
     principal.require(*STARTERS)
     return await _started(
-        job_service(info).start_segment_refit(
+        info,
+        lambda jobs: jobs.start_segment_refit(
             requested_by=principal.subject, idempotency_key=idempotency_key
-        )
+        ),
     )

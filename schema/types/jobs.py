@@ -9,6 +9,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from domain.errors import ConflictError
 from domain.jobs import Job as DomainJob
 from domain.jobs import JobKind as DomainJobKind
 from domain.jobs import JobStatus as DomainJobStatus
@@ -109,7 +110,8 @@ class JobConnection:
 
 
 def job_service(info: Info[Context, None]) -> JobService:
+    """The job service; JOB_UNAVAILABLE (a ConflictError) where the store keeps no jobs."""
     service = info.context.services.jobs
     if service is None:
-        raise RuntimeError("jobs are not configured")
+        raise ConflictError("this store keeps no jobs", code="JOB_UNAVAILABLE")
     return service
