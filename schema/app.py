@@ -34,6 +34,7 @@ from adapters.bedrock.prompts import load_prompt
 from adapters.dynamodb.anomalies import DynamoAnomalyStore, DynamoInsightStore
 from adapters.dynamodb.client import DynamoClient
 from adapters.dynamodb.config import DynamoConfig, DynamoConfigError
+from adapters.dynamodb.jobs import DynamoJobStore
 from adapters.dynamodb.outbox import DynamoOutbox
 from adapters.dynamodb.predictions import DynamoPredictionStore
 from adapters.dynamodb.recommendations import DynamoRecommendationStore
@@ -217,6 +218,7 @@ async def _open_stores(settings: Settings, stack: AsyncExitStack) -> _Stores:
             segments=DynamoSegmentStore(client),
             anomalies=DynamoAnomalyStore(client),
             insights=DynamoInsightStore(client),
+            jobs=DynamoJobStore(client),
         )
     if scheme != "sqlite":
         raise SettingsError(

@@ -10,6 +10,7 @@ import pytest
 
 from adapters.dynamodb.client import DynamoClient
 from adapters.dynamodb.config import DynamoConfig
+from adapters.dynamodb.jobs import DynamoJobStore
 from adapters.dynamodb.outbox import DynamoOutbox
 from adapters.dynamodb.predictions import DynamoPredictionStore
 from adapters.dynamodb.stores import (
@@ -98,3 +99,8 @@ def event_log(outbox: DynamoOutbox) -> OutboxLog:
 @pytest.fixture
 def prediction_store(dynamo: DynamoClient) -> DynamoPredictionStore:
     return DynamoPredictionStore(dynamo)
+
+
+@pytest.fixture
+def job_store(dynamo: DynamoClient) -> DynamoJobStore:
+    return DynamoJobStore(dynamo)
