@@ -25,6 +25,7 @@ from strawberry.http.ides import get_graphql_ide_html
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message
 
@@ -119,6 +120,7 @@ from schema.ratelimit import RateLimiter
 from schema.schema import OmnixSchema, build_schema
 from schema.settings import Settings, SettingsError
 from subscriptions.hub import SubscriptionHub
+from subscriptions.shared import SharedStreams
 
 log = logging.getLogger("omnix")
 
@@ -560,13 +562,19 @@ async def open_container(
 
 class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     """The protocol handler, closing with 4400 on a message that is JSON but not an object
-    (the stock handler drops the connection without a close code)."""
+    (the stock handler drops the connection without a close code), and serving live
+    subscriptions that other sockets run too from the process's shared streams."""
 
     async def handle_message(self, message: Any) -> None:
         if not isinstance(message, dict):
             await self.handle_invalid_message("WebSocket message must be a JSON object")
             return
         await super().handle_message(cast("Message", message))
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        shared: SharedStreams = cast("_WebSocketGraphQL", self.view).shared_streams
+        if not await shared.run(self, operation):
+            await super().run_operation(operation)
 
 
 class _WebSocketGraphQL(GraphQL[Context, None]):
@@ -587,6 +595,7 @@ class _WebSocketGraphQL(GraphQL[Context, None]):
             keep_alive_interval=15,
         )
         self._authenticator = authenticator
+        self.shared_streams = SharedStreams(queue_size=settings.subscriber_queue_size)
 
     async def get_context(self, request: Any, response: Any) -> Context:
         context = Context(
@@ -631,6 +640,7 @@ def create_app(settings: Settings) -> Starlette:
         max_aliases=settings.max_aliases,
     )
     ide_html = None if settings.production else get_graphql_ide_html(graphql_ide="graphiql")
+    websockets = _WebSocketGraphQL(schema, authenticator, settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -758,6 +768,7 @@ def create_app(settings: Settings) -> Starlette:
                     "listeners": services.hub.stats(),
                     "busSubscriptions": services.hub.pumps,
                     "delivered": services.hub.delivered,
+                    "shared": websockets.shared_streams.stats(),
                 },
                 "relay": (
                     {
@@ -792,7 +803,7 @@ def create_app(settings: Settings) -> Starlette:
                 ),
                 methods=["GET", "POST"],
             ),
-            WebSocketRoute("/graphql", _WebSocketGraphQL(schema, authenticator, settings)),
+            WebSocketRoute("/graphql", websockets),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/statusz", statusz),

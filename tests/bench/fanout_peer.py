@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 
 import uvloop
 from websockets.asyncio.server import ServerConnection, broadcast, serve
+from websockets.exceptions import ConnectionClosed
 
 groups: dict[str, set[ServerConnection]] = {}
 
@@ -39,6 +40,8 @@ async def handler(ws: ServerConnection) -> None:
                 joined.add(ws)
             elif kind == "ping":
                 await ws.send('{"type":"pong"}')
+    except ConnectionClosed:
+        pass  # the benchmark's clients leave without a closing handshake
     finally:
         if joined is not None:
             joined.discard(ws)

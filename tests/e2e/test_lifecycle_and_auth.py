@@ -56,15 +56,22 @@ def test_a_client_that_goes_away_leaves_no_listener_or_bus_subscription(
     ]
     for subscriber in subscribers:
         assert subscriber.read(timeout=20) == {"ready": True}
+    # The three sockets send the same live subscription: they share one stream, which is the
+    # hub's one listener on one bus subscription.
     joined = wait_for(
-        app, lambda s: s["listeners"].get(CHANNEL) == 3, "three listeners on one bus subscription"
+        app,
+        lambda s: s["shared"]["subscribers"] == 3 and s["listeners"].get(CHANNEL) == 1,
+        "three subscribers of one shared stream listening on one bus subscription",
     )
     assert joined["busSubscriptions"] == 1
+    assert joined["shared"]["streams"] == 1
     for subscriber in subscribers:
         subscriber.kill()
     wait_for(
         app,
-        lambda s: s["listeners"] == {} and s["busSubscriptions"] == 0,
+        lambda s: (
+            s["listeners"] == {} and s["busSubscriptions"] == 0 and s["shared"]["streams"] == 0
+        ),
         "the hub to drop every listener and its bus subscription",
     )
 
