@@ -230,6 +230,7 @@ class Clients:
 
     def __init__(self, url: str, customers: list[str], n: int) -> None:
         self._lines: queue.Queue[tuple[int, dict[str, Any]]] = queue.Queue()
+        self._reports: dict[int, dict[str, Any]] = {}
         self.procs: list[subprocess.Popen[str]] = []
         script = str(HERE / "fanout_clients.py")
         for index in range(math.ceil(n / SOCKETS_PER_CLIENT)):
@@ -248,12 +249,12 @@ class Clients:
             self._lines.put((index, json.loads(line)))
         self._lines.put((index, {"exited": proc.wait()}))
 
-    def wait_all(self, key: str, timeout: float, on_progress: Any = None) -> list[dict[str, Any]]:
-        """Wait until every process reported ``key``; returns those reports in process order."""
-        got: dict[int, dict[str, Any]] = {}
-        progress: dict[int, dict[str, Any]] = {}
+    def wait_all(self, key: str, timeout: float) -> list[dict[str, Any]]:
+        """Wait until every process reported ``key``; returns those reports in process order.
+        Reports read while waiting for an earlier key are kept for the later ones."""
+        progress: dict[int, str] = {}
         deadline = time.monotonic() + timeout
-        while len(got) < len(self.procs):
+        while any(key not in self._reports.get(i, {}) for i in range(len(self.procs))):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise SystemExit(f"clients not {key} after {timeout:.0f}s: {progress}")
@@ -261,15 +262,14 @@ class Clients:
                 index, message = self._lines.get(timeout=min(remaining, 1.0))
             except queue.Empty:
                 continue
-            if key in message:
-                got[index] = message
-            elif "exited" in message and index not in got:
+            if "progress" in message:
+                progress[index] = message["progress"]
+                continue
+            reports = self._reports.setdefault(index, {})
+            if "exited" in message and key not in reports:
                 raise SystemExit(f"client {index} exited ({message['exited']}) before {key}")
-            elif "progress" in message:
-                progress[index] = message
-                if on_progress is not None:
-                    on_progress(progress)
-        return [got[i] for i in range(len(self.procs))]
+            reports.update(message)
+        return [self._reports[i] for i in range(len(self.procs))]
 
     def window(self, start: float, end: float) -> None:
         for proc in self.procs:
@@ -341,8 +341,12 @@ def measure(
     )
 
 
+# Read before main() pins this process (and what it starts) to the clients' core.
+SPLIT_CORES = len(os.sched_getaffinity(0)) > 1
+
+
 def pinned(cmd: list[str]) -> list[str]:
-    return ["taskset", "-c", SERVER_CORE, *cmd] if len(os.sched_getaffinity(0)) > 1 else cmd
+    return ["taskset", "-c", SERVER_CORE, *cmd] if SPLIT_CORES else cmd
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -466,7 +470,7 @@ def setup(env: dict[str, str], k: int) -> tuple[list[str], str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", default="1000,5000,10000")
-    parser.add_argument("--customers", type=int, default=20, help="purchases a second")
+    parser.add_argument("--customers", type=int, default=10, help="purchases a second")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--skip-peer", action="store_true")
     args = parser.parse_args()
@@ -480,7 +484,7 @@ def main() -> int:
     if max(levels) > most:
         print(f"RLIMIT_NOFILE hard limit is {hard}: at most {most:,} subscribers here")
         levels = sorted({min(n, most) for n in levels})
-    if len(os.sched_getaffinity(0)) > 1:
+    if SPLIT_CORES:
         os.sched_setaffinity(0, {CLIENT_CORE})
         print(f"server pinned to core {SERVER_CORE}; clients and driver on core {CLIENT_CORE}")
 
