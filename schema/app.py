@@ -32,6 +32,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Messag
 from adapters.bedrock.analyst import BedrockAnalyst
 from adapters.bedrock.config import parse_bedrock_url, parse_price_table, price_for
 from adapters.bedrock.prompts import load_prompt
+from adapters.dynamodb.ai_usage import DynamoAiUsageStore
 from adapters.dynamodb.anomalies import DynamoAnomalyStore, DynamoInsightStore
 from adapters.dynamodb.client import DynamoClient
 from adapters.dynamodb.config import DynamoConfig, DynamoConfigError
@@ -75,6 +76,7 @@ from domain.clock import Clock, SystemClock
 from domain.errors import DomainError, ValidationError
 from domain.events import DomainEvent
 from domain.ports import (
+    AiUsageStore,
     AnomalyStore,
     Cache,
     CustomerStore,
@@ -187,6 +189,7 @@ class _Stores:
     jobs: JobStore | None = None
     # Events the stores wrote beside their changes, for a relay to move to an external log.
     outbox: Outbox | None = None
+    ai_usage: AiUsageStore | None = None
 
 
 def _dynamo_config(settings: Settings) -> DynamoConfig:
@@ -221,6 +224,7 @@ async def _open_stores(settings: Settings, stack: AsyncExitStack) -> _Stores:
             anomalies=DynamoAnomalyStore(client),
             insights=DynamoInsightStore(client),
             jobs=DynamoJobStore(client),
+            ai_usage=DynamoAiUsageStore(client),
         )
     if scheme != "sqlite":
         raise SettingsError(
@@ -380,9 +384,11 @@ async def _open_analyst(settings: Settings, stack: AsyncExitStack) -> BedrockAna
 
 async def _open_ai_usage(
     settings: Settings, stores: _Stores, stack: AsyncExitStack
-) -> SqliteAiUsageStore:
-    """AI usage is kept in the SQLite store, or, beside another store, in a SQLite file of its
-    own in the data directory."""
+) -> AiUsageStore:
+    """AI usage is kept in the store when it can hold it (SQLite, DynamoDB), otherwise in a
+    SQLite file of its own in the data directory."""
+    if stores.ai_usage is not None:
+        return stores.ai_usage
     if stores.sqlite is not None:
         return SqliteAiUsageStore(stores.sqlite)
     settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from adapters.dynamodb.ai_usage import DynamoAiUsageStore
 from adapters.dynamodb.client import DynamoClient
 from adapters.dynamodb.config import DynamoConfig
 from adapters.dynamodb.jobs import DynamoJobStore
@@ -104,3 +105,8 @@ def prediction_store(dynamo: DynamoClient) -> DynamoPredictionStore:
 @pytest.fixture
 def job_store(dynamo: DynamoClient) -> DynamoJobStore:
     return DynamoJobStore(dynamo)
+
+
+@pytest.fixture
+def ai_usage_store(dynamo: DynamoClient) -> DynamoAiUsageStore:
+    return DynamoAiUsageStore(dynamo)
