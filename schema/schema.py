@@ -35,82 +35,51 @@ def _doc(resolver: Any) -> str | None:
     return inspect.getdoc(resolver)
 
 
+def _field(resolver: Any) -> Any:
+    return strawberry.field(resolver=resolver, description=_doc(resolver))
+
+
+def _mutation(resolver: Any) -> Any:
+    return strawberry.mutation(resolver=resolver, description=_doc(resolver))
+
+
+def _subscription(resolver: Any) -> Any:
+    return strawberry.subscription(resolver=resolver, description=_doc(resolver))
+
+
 @strawberry.type
 class Query:
-    customer = strawberry.field(resolver=customers.customer, description=_doc(customers.customer))
-    customers = strawberry.field(
-        resolver=customers.customers, description=_doc(customers.customers)
-    )
-    product = strawberry.field(resolver=products.product, description=_doc(products.product))
-    products = strawberry.field(resolver=products.products, description=_doc(products.products))
-    ai_usage = strawberry.field(resolver=analysis.ai_usage, description=_doc(analysis.ai_usage))
-    segments = strawberry.field(
-        resolver=segment_resolvers.segments, description=_doc(segment_resolvers.segments)
-    )
-    segment_migrations = strawberry.field(
-        resolver=segment_resolvers.segment_migrations,
-        description=_doc(segment_resolvers.segment_migrations),
-    )
-    migration_matrix = strawberry.field(
-        resolver=segment_resolvers.migration_matrix,
-        description=_doc(segment_resolvers.migration_matrix),
-    )
-    segment_clusters = strawberry.field(
-        resolver=segment_resolvers.segment_clusters,
-        description=_doc(segment_resolvers.segment_clusters),
-    )
-    anomalies = strawberry.field(
-        resolver=anomalies.anomalies, description=_doc(anomalies.anomalies)
-    )
-    job = strawberry.field(resolver=job_resolvers.job, description=_doc(job_resolvers.job))
-    jobs = strawberry.field(resolver=job_resolvers.jobs, description=_doc(job_resolvers.jobs))
+    customer = _field(customers.customer)
+    customers = _field(customers.customers)
+    product = _field(products.product)
+    products = _field(products.products)
+    ai_usage = _field(analysis.ai_usage)
+    segments = _field(segment_resolvers.segments)
+    segment_migrations = _field(segment_resolvers.segment_migrations)
+    migration_matrix = _field(segment_resolvers.migration_matrix)
+    segment_clusters = _field(segment_resolvers.segment_clusters)
+    anomalies = _field(anomalies.anomalies)
+    job = _field(job_resolvers.job)
+    jobs = _field(job_resolvers.jobs)
 
 
 @strawberry.type
 class Mutation:
-    register_customer = strawberry.mutation(
-        resolver=customers.register_customer, description=_doc(customers.register_customer)
-    )
-    record_purchase = strawberry.mutation(
-        resolver=purchases.record_purchase, description=_doc(purchases.record_purchase)
-    )
-    set_consent = strawberry.mutation(
-        resolver=customers.set_consent, description=_doc(customers.set_consent)
-    )
-    run_batch_analysis = strawberry.mutation(
-        resolver=job_resolvers.run_batch_analysis,
-        description=_doc(job_resolvers.run_batch_analysis),
-    )
-    start_recompute = strawberry.mutation(
-        resolver=job_resolvers.start_recompute, description=_doc(job_resolvers.start_recompute)
-    )
-    refit_segments = strawberry.mutation(
-        resolver=job_resolvers.refit_segments, description=_doc(job_resolvers.refit_segments)
-    )
+    register_customer = _mutation(customers.register_customer)
+    record_purchase = _mutation(purchases.record_purchase)
+    set_consent = _mutation(customers.set_consent)
+    run_batch_analysis = _mutation(job_resolvers.run_batch_analysis)
+    start_recompute = _mutation(job_resolvers.start_recompute)
+    refit_segments = _mutation(job_resolvers.refit_segments)
 
 
 @strawberry.type
 class Subscription:
-    purchase_recorded = strawberry.subscription(
-        resolver=subscriptions.purchase_recorded,
-        description=_doc(subscriptions.purchase_recorded),
-    )
-    segment_changed = strawberry.subscription(
-        resolver=segment_subscriptions.segment_changed,
-        description=_doc(segment_subscriptions.segment_changed),
-    )
-    anomalies = strawberry.subscription(
-        resolver=anomaly_subscriptions.anomalies,
-        description=_doc(anomaly_subscriptions.anomalies),
-    )
-    customer_insights = strawberry.subscription(
-        resolver=anomaly_subscriptions.customer_insights,
-        description=_doc(anomaly_subscriptions.customer_insights),
-    )
-    job_progress = strawberry.subscription(
-        resolver=job_subscriptions.job_progress,
-        description=_doc(job_subscriptions.job_progress),
-    )
+    purchase_recorded = _subscription(subscriptions.purchase_recorded)
+    segment_changed = _subscription(segment_subscriptions.segment_changed)
+    anomalies = _subscription(anomaly_subscriptions.anomalies)
+    customer_insights = _subscription(anomaly_subscriptions.customer_insights)
+    job_progress = _subscription(job_subscriptions.job_progress)
 
 
 class OmnixSchema(strawberry.Schema):
